@@ -1,0 +1,65 @@
+#pragma once
+// The recording behind automatic differentiation. Each value_with_gradient call opens a Tape;
+// an op whose operand belongs to an open tape records a Node holding its pullback. There is no
+// global switch: a tensor is tracked exactly when it came from a variable of an open call.
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "cotangent/core/tensor.hpp"
+
+namespace ct::detail {
+
+/// One differentiation call. Closed once its function returns, so the backward pass records
+/// nothing for it (only for enclosing calls that are still open: higher order).
+struct Tape {
+  std::shared_ptr<Tape> parent;  // the call this one is nested in, if any
+  int depth = 0;
+  bool open = true;
+
+  bool recording() const {
+    for (const Tape* t = this; t; t = t->parent.get())
+      if (t->open) return true;
+    return false;
+  }
+};
+
+/// Maps the gradient of an op's result to the gradients of its operands (an undefined
+/// AnyTensor where an operand gets none). `y` is the op's result when the op asked to keep it
+/// (record's `keep_result`), and undefined otherwise.
+using Pullback = std::function<std::vector<AnyTensor>(const AnyTensor& dy, const AnyTensor& y)>;
+
+struct Node {
+  std::shared_ptr<Tape> tape;
+  std::vector<std::shared_ptr<Node>> inputs;  // one per operand; null for constants
+  Pullback pullback;                          // for a variable: the identity
+  RawTensor result;                           // kept only when the pullback reads it
+  bool is_variable = false;
+};
+
+inline bool tracked(const AnyTensor& x) { return x.node() && x.node()->tape->recording(); }
+
+template <class... Ts>
+bool tracking(const Ts&... xs) {
+  return (tracked(xs) || ...);
+}
+
+/// Attaches a node to `out` whose pullback is `pullback` and whose operands are `inputs`.
+/// Call only when tracking(inputs...) holds, so untracked code pays for no closure.
+/// The result is kept without the node referring to itself through a tensor.
+void record(AnyTensor& out, std::initializer_list<const AnyTensor*> inputs, Pullback pullback,
+            bool keep_result = false);
+void record_many(AnyTensor& out, std::span<const AnyTensor* const> inputs, Pullback pullback,
+                 bool keep_result = false);
+
+/// Collects pullback results: grads(dy * b, dy * a).
+template <class... Ts>
+std::vector<AnyTensor> grads(Ts&&... gs) {
+  std::vector<AnyTensor> out;
+  out.reserve(sizeof...(Ts));
+  (out.emplace_back(std::forward<Ts>(gs)), ...);
+  return out;
+}
+
+}  // namespace ct::detail

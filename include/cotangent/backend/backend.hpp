@@ -1,0 +1,101 @@
+#pragma once
+// The narrow interface every op reaches its kernels through. A backend is chosen by the
+// operands' Device; ops/ never names a backend, so CUDA and lazy backends plug in here.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "cotangent/core/storage.hpp"
+
+namespace ct {
+
+enum class UnaryOp : std::uint8_t {
+#define CT_UNARY(name, ...) name,
+#include "cotangent/backend/elementwise.def"
+#undef CT_UNARY
+};
+enum class BinaryOp : std::uint8_t {
+#define CT_BINARY(name, ...) name,
+#include "cotangent/backend/elementwise.def"
+#undef CT_BINARY
+};
+enum class CompareOp : std::uint8_t {
+#define CT_COMPARE(name, ...) name,
+#include "cotangent/backend/elementwise.def"
+#undef CT_COMPARE
+};
+
+enum class ReduceOp : std::uint8_t { sum, product, max, min, any, all, argmax, argmin };
+enum class PadMode : std::uint8_t { constant, reflect, edge };
+enum class PoolKind : std::uint8_t { max, average };
+
+/// Geometry of a 2-D convolution or pooling window over NHWC data.
+struct Window2D {
+  std::int64_t kernel_h = 1, kernel_w = 1;
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  std::int64_t pad_top = 0, pad_left = 0;  // "same" padding puts the extra row/column at the end
+  std::int64_t out_h = 0, out_w = 0;
+};
+
+/// Kernels for one device. All inputs share that device; outputs are fresh contiguous tensors.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual RawTensor unary(UnaryOp op, const RawTensor& x) = 0;
+  /// Broadcasting binary op; `out_shape` is the broadcast shape.
+  virtual RawTensor binary(BinaryOp op, const RawTensor& a, const RawTensor& b,
+                           const Shape& out_shape) = 0;
+  virtual RawTensor compare(CompareOp op, const RawTensor& a, const RawTensor& b,
+                            const Shape& out_shape) = 0;
+  virtual RawTensor select(const RawTensor& condition, const RawTensor& a, const RawTensor& b,
+                           const Shape& out_shape) = 0;
+  virtual RawTensor cast(const RawTensor& x, DType dtype) = 0;
+  /// A contiguous copy of a strided view (transposed, sliced, broadcast, reversed).
+  virtual RawTensor contiguous(const RawTensor& x) = 0;
+  /// Reduces `axes` (sorted, unique); the result keeps them as size-1 dimensions.
+  virtual RawTensor reduce(ReduceOp op, const RawTensor& x, std::span<const int> axes) = 0;
+
+  /// Batched matrix product over the last two dimensions; batch dimensions broadcast.
+  virtual RawTensor matmul(const RawTensor& a, const RawTensor& b, bool transpose_a,
+                           bool transpose_b) = 0;
+  /// NHWC input, HWIO filter; `groups` = input channels for a depthwise filter (H, W, C, M).
+  virtual RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
+                           bool depthwise) = 0;
+  virtual RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter,
+                                          const Shape& input_shape, const Window2D& w,
+                                          bool depthwise) = 0;
+  virtual RawTensor conv2d_backward_filter(const RawTensor& input, const RawTensor& dy,
+                                           const Shape& filter_shape, const Window2D& w,
+                                           bool depthwise) = 0;
+  virtual RawTensor pool2d(PoolKind kind, const RawTensor& input, const Window2D& w) = 0;
+  virtual RawTensor pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy,
+                                    const Window2D& w) = 0;
+
+  /// Rows of `x` along `axis` picked by int32/int64 `indices`; out-of-range indices throw.
+  virtual RawTensor gather(const RawTensor& x, const RawTensor& indices, int axis) = 0;
+  /// Adds the rows of `updates` into a zero tensor of `shape` at `indices` along `axis`.
+  virtual RawTensor scatter_add(const RawTensor& updates, const RawTensor& indices, int axis,
+                                const Shape& shape) = 0;
+  virtual RawTensor concatenate(std::span<const RawTensor> parts, int axis) = 0;
+  /// Pads each dimension by (before, after); `value` (as double) for PadMode::constant.
+  virtual RawTensor pad(const RawTensor& x, std::span<const std::int64_t> before,
+                        std::span<const std::int64_t> after, PadMode mode, double value) = 0;
+  /// The adjoint of pad: folds the padded gradient back onto the input's shape.
+  virtual RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
+                                 std::span<const std::int64_t> after, PadMode mode) = 0;
+
+  /// Host <-> device copies of a contiguous tensor's bytes.
+  virtual RawTensor from_host(const void* data, const Shape& shape, DType dtype) = 0;
+  virtual void to_host(const RawTensor& x, void* out) = 0;
+  virtual RawTensor fill(const Shape& shape, DType dtype, double value) = 0;
+};
+
+/// The backend that runs ops for `device`; throws DeviceError if none is built in.
+Backend& backend_for(Device device);
+/// Installs the backend for a device kind and mode (used by optional backends at startup).
+void register_backend(Device::Kind kind, Device::Mode mode, Backend* backend);
+
+}  // namespace ct

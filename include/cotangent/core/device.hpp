@@ -1,0 +1,30 @@
+#pragma once
+// Where a tensor lives and how its ops run: kind (CPU, CUDA), ordinal, eager or lazy.
+#include <compare>
+#include <ostream>
+
+namespace ct {
+
+struct Device {
+  enum class Kind : unsigned char { cpu, cuda };
+  enum class Mode : unsigned char { eager, lazy };
+  Kind kind = Kind::cpu;
+  int ordinal = 0;
+  Mode mode = Mode::eager;
+
+  /// The eager CPU device, where tensors live unless told otherwise.
+  static constexpr Device cpu() { return {}; }
+  static constexpr Device cuda(int ordinal = 0) { return {Kind::cuda, ordinal, Mode::eager}; }
+  /// The lazy (trace, fuse, compile) device on the CPU: S4TF's `Device.defaultXLA`.
+  static constexpr Device default_lazy() { return {Kind::cpu, 0, Mode::lazy}; }
+
+  friend constexpr bool operator==(const Device&, const Device&) = default;
+};
+
+inline std::ostream& operator<<(std::ostream& out, const Device& d) {
+  out << (d.kind == Device::Kind::cpu ? "cpu" : "cuda") << ':' << d.ordinal;
+  if (d.mode == Device::Mode::lazy) out << ":lazy";
+  return out;
+}
+
+}  // namespace ct

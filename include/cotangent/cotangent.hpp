@@ -1,0 +1,3 @@
+#pragma once
+// cotangent: differentiable programming in C++20, after Swift for TensorFlow.
+#include "cotangent/ops/ops.hpp"

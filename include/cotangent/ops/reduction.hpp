@@ -1,0 +1,166 @@
+#pragma once
+// Reductions over axes (all axes when none are given), with or without keeping the reduced
+// axes as size-1 dimensions.
+#include <algorithm>
+#include <vector>
+
+#include "cotangent/ops/shape.hpp"
+
+namespace ct {
+
+namespace detail {
+/// The same values with no recording attached (a constant for every enclosing call).
+template <Scalar T> Tensor<T> without_node(Tensor<T> x) {
+  x.set_node(nullptr);
+  return x;
+}
+
+/// Sorted unique axes in [0, rank); all axes when `axes` is empty.
+inline std::vector<int> reduction_axes(std::vector<int> axes, int rank, const char* op) {
+  if (axes.empty()) {
+    for (int i = 0; i < rank; ++i) axes.push_back(i);
+    return axes;
+  }
+  for (int& a : axes) a = normalize_axis(a, rank, op);
+  std::sort(axes.begin(), axes.end());
+  CT_CHECK_AS(IndexError, std::adjacent_find(axes.begin(), axes.end()) == axes.end(), "{}: an axis repeats", op);
+  return axes;
+}
+inline Shape kept_shape(const Shape& s, const std::vector<int>& axes) {
+  Shape k = s;
+  for (int a : axes) k[a] = 1;
+  return k;
+}
+inline Shape squeezed_shape(const Shape& s, const std::vector<int>& axes) {
+  Shape out;
+  for (int i = 0; i < s.rank(); ++i)
+    if (!std::binary_search(axes.begin(), axes.end(), i)) out.push_back(s[i]);
+  return out;
+}
+template <Scalar Out, Scalar T>
+Tensor<Out> reduce_raw(ReduceOp op, const Tensor<T>& x, const std::vector<int>& axes, bool keep_dims, const char* name) {
+  RawTensor r = backend_of(name, x).reduce(op, x.raw(), axes);
+  if (!keep_dims) {
+    Shape s = squeezed_shape(x.shape(), axes);
+    r.shape = s;
+    r.strides = contiguous_strides(s);
+  }
+  return wrap<Out>(std::move(r));
+}
+}  // namespace detail
+
+/// Sum over `axes` (all when empty): sum(x, {0}), sum(x, {1}, /*keep_dims=*/true).
+template <Numeric T>
+Tensor<T> sum(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  axes = detail::reduction_axes(std::move(axes), x.rank(), "sum");
+  Tensor<T> y = detail::reduce_raw<T>(ReduceOp::sum, x, axes, keep_dims, "sum");
+  if (detail::tracking(x))
+    detail::record(y, {&x}, [from = x.shape(), kept = detail::kept_shape(x.shape(), axes)](const AnyTensor& dy, const AnyTensor&) {
+      return detail::grads(broadcast_to(reshape(Tensor<T>(dy), kept), from));
+    });
+  return y;
+}
+template <Scalar T> Tensor<T> Tensor<T>::sum() const { return ct::sum(*this); }
+
+/// Sums a broadcast result back to `shape` (the adjoint of broadcasting).
+template <Scalar T>
+Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  int lead = x.rank() - shape.rank();
+  CT_CHECK(lead >= 0, "sum_to: cannot reduce {} to {}", x.shape(), shape);
+  std::vector<int> axes;
+  for (int i = 0; i < x.rank(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && x.shape(i) != 1)) axes.push_back(i);
+  Tensor<T> s = axes.empty() ? x : sum(x, axes, true);
+  return reshape(s, shape);
+}
+
+template <FloatingPoint T>
+Tensor<T> mean(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  axes = detail::reduction_axes(std::move(axes), x.rank(), "mean");
+  std::int64_t n = 1;
+  for (int a : axes) n *= x.shape(a);
+  return sum(x, axes, keep_dims) / T(n);
+}
+template <Scalar T> Tensor<T> Tensor<T>::mean() const { return ct::mean(*this); }
+
+/// Product; its derivative divides by x, so it needs nonzero inputs where a gradient is asked.
+template <Numeric T>
+Tensor<T> product(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  axes = detail::reduction_axes(std::move(axes), x.rank(), "product");
+  Tensor<T> y = detail::reduce_raw<T>(ReduceOp::product, x, axes, true, "product");
+  if (detail::tracking(x))
+    detail::record(y, {&x}, [x, from = x.shape()](const AnyTensor& dy, const AnyTensor& y) {
+      return detail::grads(Tensor<T>(dy) * Tensor<T>(y) / x);
+    }, true);
+  return keep_dims ? y : reshape(y, detail::squeezed_shape(x.shape(), axes));
+}
+
+namespace detail {
+template <Numeric T>
+Tensor<T> extremum(ReduceOp op, const char* name, const Tensor<T>& x, std::vector<int> axes, bool keep_dims) {
+  axes = reduction_axes(std::move(axes), x.rank(), name);
+  for (int a : axes) CT_CHECK(x.shape(a) > 0, "{}: cannot reduce the empty axis {} of {}", name, a, x.shape());
+  Tensor<T> y = reduce_raw<T>(op, x, axes, true, name);
+  if (tracking(x))
+    // Ties share the gradient equally, as in TensorFlow.
+    record(y, {&x}, [x, axes](const AnyTensor& dy, const AnyTensor& y) {
+      Tensor<T> mask = cast<T>(equal(x, without_node(Tensor<T>(y))));
+      return grads(Tensor<T>(dy) * mask / sum(mask, axes, true));
+    }, true);
+  return keep_dims ? y : reshape(y, squeezed_shape(x.shape(), axes));
+}
+}  // namespace detail
+
+template <Numeric T>
+Tensor<T> max(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  return detail::extremum(ReduceOp::max, "max", x, std::move(axes), keep_dims);
+}
+template <Numeric T>
+Tensor<T> min(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  return detail::extremum(ReduceOp::min, "min", x, std::move(axes), keep_dims);
+}
+
+/// Index of the largest element along `axis` (first on ties), as int64.
+template <Numeric T>
+Tensor<std::int64_t> argmax(const Tensor<T>& x, int axis = -1, bool keep_dims = false) {
+  std::vector<int> axes{normalize_axis(axis, x.rank(), "argmax")};
+  CT_CHECK(x.shape(axes[0]) > 0, "argmax: axis {} of {} is empty", axes[0], x.shape());
+  return detail::reduce_raw<std::int64_t>(ReduceOp::argmax, x, axes, keep_dims, "argmax");
+}
+template <Numeric T>
+Tensor<std::int64_t> argmin(const Tensor<T>& x, int axis = -1, bool keep_dims = false) {
+  std::vector<int> axes{normalize_axis(axis, x.rank(), "argmin")};
+  CT_CHECK(x.shape(axes[0]) > 0, "argmin: axis {} of {} is empty", axes[0], x.shape());
+  return detail::reduce_raw<std::int64_t>(ReduceOp::argmin, x, axes, keep_dims, "argmin");
+}
+
+inline Tensor<bool> any(const Tensor<bool>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  return detail::reduce_raw<bool>(ReduceOp::any, x, detail::reduction_axes(std::move(axes), x.rank(), "any"), keep_dims, "any");
+}
+inline Tensor<bool> all(const Tensor<bool>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  return detail::reduce_raw<bool>(ReduceOp::all, x, detail::reduction_axes(std::move(axes), x.rank(), "all"), keep_dims, "all");
+}
+
+/// Population variance (divides by N, as S4TF's variance).
+template <FloatingPoint T>
+Tensor<T> variance(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  auto centered = x - mean(x, axes, true);
+  return mean(centered * centered, axes, keep_dims);
+}
+template <FloatingPoint T>
+Tensor<T> standard_deviation(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  return sqrt(variance(x, std::move(axes), keep_dims));
+}
+
+/// log(sum(exp(x))) without overflow: the maximum is taken out first.
+template <FloatingPoint T>
+Tensor<T> log_sum_exp(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+  axes = detail::reduction_axes(std::move(axes), x.rank(), "log_sum_exp");
+  auto m = detail::without_node(max(x, axes, true));
+  m = where(less(abs(m), T(INFINITY)), m, zeros_like(m));  // no inf - inf when x is all -inf
+  auto y = log(sum(exp(x - m), axes, true)) + m;
+  return keep_dims ? y : reshape(y, detail::squeezed_shape(x.shape(), axes));
+}
+
+}  // namespace ct

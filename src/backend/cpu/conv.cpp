@@ -1,0 +1,367 @@
+// Convolution as im2col + GEMM (NHWC input and HWIO filter make the GEMM output NHWC
+// directly), depthwise convolution and pooling as direct loops over contiguous channels.
+// Batches are processed in chunks so the column buffer stays small.
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "cpu_backend.hpp"
+#include "gemm.hpp"
+
+namespace ct::cpu {
+namespace {
+
+constexpr std::int64_t kColumnBudget = 8 << 20;  // elements of im2col buffer per chunk
+
+struct Geometry {
+  std::int64_t n, h, w, c;  // input  [n, h, w, c]
+  std::int64_t oh, ow;      // output [n, oh, ow, *]
+  Window2D win;
+  std::int64_t patch() const { return win.kernel_h * win.kernel_w * c; }
+  std::int64_t rows_per_image() const { return oh * ow; }
+  bool is_pointwise() const {
+    return win.kernel_h == 1 && win.kernel_w == 1 && win.stride_h == 1 && win.stride_w == 1 &&
+           win.pad_top == 0 && win.pad_left == 0;
+  }
+};
+
+Geometry geometry(const Shape& input, const Window2D& w) {
+  return {input[0], input[1], input[2], input[3], w.out_h, w.out_w, w};
+}
+
+/// Images [first, first + count) unrolled into rows of patches: col [count*oh*ow, kh*kw*c].
+template <class T>
+void im2col(const T* x, T* col, const Geometry& g, std::int64_t first, std::int64_t count) {
+  const Window2D& w = g.win;
+  std::int64_t rows = count * g.oh * g.ow, patch = g.patch();
+  parallel_for(rows, grain_for(patch), [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t r = b; r < e; ++r) {
+      std::int64_t img = first + r / (g.oh * g.ow), p = r % (g.oh * g.ow), oy = p / g.ow, ox = p % g.ow;
+      T* dst = col + r * patch;
+      for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
+        std::int64_t iy = oy * w.stride_h + ky * w.dilation_h - w.pad_top;
+        for (std::int64_t kx = 0; kx < w.kernel_w; ++kx, dst += g.c) {
+          std::int64_t ix = ox * w.stride_w + kx * w.dilation_w - w.pad_left;
+          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::fill(dst, dst + g.c, T(0));
+          else std::copy_n(x + ((img * g.h + iy) * g.w + ix) * g.c, g.c, dst);
+        }
+      }
+    }
+  });
+}
+
+/// The adjoint of im2col: adds each patch row back into dx (images [first, first + count)).
+template <class T>
+void col2im(const T* col, T* dx, const Geometry& g, std::int64_t first, std::int64_t count) {
+  const Window2D& w = g.win;
+  std::int64_t patch = g.patch();
+  parallel_for(count, 1, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) {
+      std::int64_t img = first + i;
+      for (std::int64_t p = 0; p < g.oh * g.ow; ++p) {
+        std::int64_t oy = p / g.ow, ox = p % g.ow;
+        const T* src = col + (i * g.oh * g.ow + p) * patch;
+        for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
+          std::int64_t iy = oy * w.stride_h + ky * w.dilation_h - w.pad_top;
+          for (std::int64_t kx = 0; kx < w.kernel_w; ++kx, src += g.c) {
+            std::int64_t ix = ox * w.stride_w + kx * w.dilation_w - w.pad_left;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+            T* d = dx + ((img * g.h + iy) * g.w + ix) * g.c;
+#pragma omp simd
+            for (std::int64_t ch = 0; ch < g.c; ++ch) d[ch] += src[ch];
+          }
+        }
+      }
+    }
+  });
+}
+
+std::int64_t images_per_chunk(const Geometry& g) {
+  std::int64_t per_image = std::max<std::int64_t>(1, g.rows_per_image() * g.patch());
+  return std::clamp<std::int64_t>(kColumnBudget / per_image, 1, std::max<std::int64_t>(g.n, 1));
+}
+
+template <class T>
+void conv_forward(const RawTensor& x, const RawTensor& f, RawTensor& out, const Geometry& g) {
+  std::int64_t o = f.shape[3], patch = g.patch(), rows = g.rows_per_image();
+  const T* px = x.data_as<T>();
+  const T* pf = f.data_as<T>();
+  T* py = out.data_as<T>();
+  if (g.is_pointwise()) return gemm<T>(false, false, g.n * rows, o, patch, T(1), px, patch, pf, o, T(0), py, o);
+  std::int64_t chunk = images_per_chunk(g);
+  std::vector<T> col(std::size_t(chunk * rows * patch));
+  for (std::int64_t first = 0; first < g.n; first += chunk) {
+    std::int64_t count = std::min(chunk, g.n - first);
+    im2col(px, col.data(), g, first, count);
+    gemm<T>(false, false, count * rows, o, patch, T(1), col.data(), patch, pf, o, T(0), py + first * rows * o, o);
+  }
+}
+
+template <class T>
+void conv_backward_input(const RawTensor& dy, const RawTensor& f, RawTensor& dx, const Geometry& g) {
+  std::int64_t o = f.shape[3], patch = g.patch(), rows = g.rows_per_image();
+  const T* pdy = dy.data_as<T>();
+  const T* pf = f.data_as<T>();
+  T* pdx = dx.data_as<T>();
+  if (g.is_pointwise()) return gemm<T>(false, true, g.n * rows, patch, o, T(1), pdy, o, pf, o, T(0), pdx, patch);
+  std::fill(pdx, pdx + dx.count(), T(0));
+  std::int64_t chunk = images_per_chunk(g);
+  std::vector<T> col(std::size_t(chunk * rows * patch));
+  for (std::int64_t first = 0; first < g.n; first += chunk) {
+    std::int64_t count = std::min(chunk, g.n - first);
+    gemm<T>(false, true, count * rows, patch, o, T(1), pdy + first * rows * o, o, pf, o, T(0), col.data(), patch);
+    col2im(col.data(), pdx, g, first, count);
+  }
+}
+
+template <class T>
+void conv_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df, const Geometry& g) {
+  std::int64_t o = df.shape[3], patch = g.patch(), rows = g.rows_per_image();
+  const T* px = x.data_as<T>();
+  const T* pdy = dy.data_as<T>();
+  T* pdf = df.data_as<T>();
+  std::fill(pdf, pdf + df.count(), T(0));
+  if (g.is_pointwise()) return gemm<T>(true, false, patch, o, g.n * rows, T(1), px, patch, pdy, o, T(0), pdf, o);
+  std::int64_t chunk = images_per_chunk(g);
+  std::vector<T> col(std::size_t(chunk * rows * patch));
+  for (std::int64_t first = 0; first < g.n; first += chunk) {
+    std::int64_t count = std::min(chunk, g.n - first);
+    im2col(px, col.data(), g, first, count);
+    gemm<T>(true, false, patch, o, count * rows, T(1), col.data(), patch, pdy + first * rows * o, o, T(1), pdf, o);
+  }
+}
+
+/// Calls visit(img, oy, ox, ky, kx, iy, ix) for every in-bounds tap of every output position
+/// of images [b, e).
+template <class Visit>
+void for_each_tap(const Geometry& g, std::int64_t b, std::int64_t e, Visit&& visit) {
+  const Window2D& w = g.win;
+  for (std::int64_t img = b; img < e; ++img)
+    for (std::int64_t oy = 0; oy < g.oh; ++oy)
+      for (std::int64_t ox = 0; ox < g.ow; ++ox)
+        for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
+          std::int64_t iy = oy * w.stride_h + ky * w.dilation_h - w.pad_top;
+          if (iy < 0 || iy >= g.h) continue;
+          for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
+            std::int64_t ix = ox * w.stride_w + kx * w.dilation_w - w.pad_left;
+            if (ix < 0 || ix >= g.w) continue;
+            visit(img, oy, ox, ky, kx, iy, ix);
+          }
+        }
+}
+
+// Depthwise: out[n, y, x, c*M + m] = sum over taps of in[n, iy, ix, c] * f[ky, kx, c, m].
+template <class T>
+void depthwise_forward(const RawTensor& x, const RawTensor& f, RawTensor& out, const Geometry& g) {
+  std::int64_t m = f.shape[3], cm = g.c * m;
+  const T* px = x.data_as<T>();
+  const T* pf = f.data_as<T>();
+  T* py = out.data_as<T>();
+  std::fill(py, py + out.count(), T(0));
+  parallel_for(g.n, 1, [&](std::int64_t b, std::int64_t e) {
+    for_each_tap(g, b, e, [&](auto img, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
+      T* o = py + ((img * g.oh + oy) * g.ow + ox) * cm;
+      const T* in = px + ((img * g.h + iy) * g.w + ix) * g.c;
+      const T* fw = pf + (ky * g.win.kernel_w + kx) * cm;
+      for (std::int64_t c = 0; c < g.c; ++c)
+        for (std::int64_t k = 0; k < m; ++k) o[c * m + k] += in[c] * fw[c * m + k];
+    });
+  });
+}
+
+template <class T>
+void depthwise_backward_input(const RawTensor& dy, const RawTensor& f, RawTensor& dx, const Geometry& g) {
+  std::int64_t m = f.shape[3], cm = g.c * m;
+  const T* pdy = dy.data_as<T>();
+  const T* pf = f.data_as<T>();
+  T* pdx = dx.data_as<T>();
+  std::fill(pdx, pdx + dx.count(), T(0));
+  parallel_for(g.n, 1, [&](std::int64_t b, std::int64_t e) {
+    for_each_tap(g, b, e, [&](auto img, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
+      const T* d = pdy + ((img * g.oh + oy) * g.ow + ox) * cm;
+      T* in = pdx + ((img * g.h + iy) * g.w + ix) * g.c;
+      const T* fw = pf + (ky * g.win.kernel_w + kx) * cm;
+      for (std::int64_t c = 0; c < g.c; ++c)
+        for (std::int64_t k = 0; k < m; ++k) in[c] += d[c * m + k] * fw[c * m + k];
+    });
+  });
+}
+
+template <class T>
+void depthwise_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df, const Geometry& g) {
+  std::int64_t m = df.shape[3], cm = g.c * m;
+  const T* px = x.data_as<T>();
+  const T* pdy = dy.data_as<T>();
+  int threads = omp_get_max_threads();
+  std::vector<std::vector<T>> partial(threads, std::vector<T>(df.count(), T(0)));
+  parallel_for(g.n, 1, [&](std::int64_t b, std::int64_t e) {
+    T* acc = partial[omp_get_thread_num()].data();
+    for_each_tap(g, b, e, [&](auto img, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
+      const T* d = pdy + ((img * g.oh + oy) * g.ow + ox) * cm;
+      const T* in = px + ((img * g.h + iy) * g.w + ix) * g.c;
+      T* fw = acc + (ky * g.win.kernel_w + kx) * cm;
+      for (std::int64_t c = 0; c < g.c; ++c)
+        for (std::int64_t k = 0; k < m; ++k) fw[c * m + k] += d[c * m + k] * in[c];
+    });
+  });
+  T* pdf = df.data_as<T>();
+  for (std::int64_t i = 0; i < df.count(); ++i) {
+    T s = 0;
+    for (auto& p : partial) s += p[i];
+    pdf[i] = s;
+  }
+}
+
+template <class T>
+void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geometry& g) {
+  const T* px = x.data_as<T>();
+  T* py = out.data_as<T>();
+  const Window2D& w = g.win;
+  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * w.kernel_h * w.kernel_w), [&](std::int64_t b, std::int64_t e) {
+    std::vector<T> acc(g.c);
+    for (std::int64_t row = b; row < e; ++row) {
+      std::int64_t img = row / g.oh, oy = row % g.oh;
+      for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+        std::fill(acc.begin(), acc.end(), kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0));
+        std::int64_t taps = 0;
+        for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
+          std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
+          if (iy < 0 || iy >= g.h) continue;
+          for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
+            std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
+            if (ix < 0 || ix >= g.w) continue;
+            const T* in = px + ((img * g.h + iy) * g.w + ix) * g.c;
+            ++taps;
+            if (kind == PoolKind::max) {
+#pragma omp simd
+              for (std::int64_t c = 0; c < g.c; ++c) acc[c] = in[c] > acc[c] ? in[c] : acc[c];
+            } else {
+#pragma omp simd
+              for (std::int64_t c = 0; c < g.c; ++c) acc[c] += in[c];
+            }
+          }
+        }
+        T* o = py + ((img * g.oh + oy) * g.ow + ox) * g.c;
+        T scale = kind == PoolKind::average ? T(1) / T(std::max<std::int64_t>(taps, 1)) : T(1);
+        for (std::int64_t c = 0; c < g.c; ++c) o[c] = kind == PoolKind::max ? acc[c] : acc[c] * scale;
+      }
+    }
+  });
+}
+
+template <class T>
+void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTensor& dx, const Geometry& g) {
+  const T* px = x.data_as<T>();
+  const T* pdy = dy.data_as<T>();
+  T* pdx = dx.data_as<T>();
+  std::fill(pdx, pdx + dx.count(), T(0));
+  const Window2D& w = g.win;
+  parallel_for(g.n, 1, [&](std::int64_t b, std::int64_t e) {
+    std::vector<T> best(g.c);
+    std::vector<std::int64_t> where(g.c);
+    for (std::int64_t img = b; img < e; ++img)
+      for (std::int64_t oy = 0; oy < g.oh; ++oy)
+        for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+          const T* d = pdy + ((img * g.oh + oy) * g.ow + ox) * g.c;
+          std::int64_t taps = 0;
+          std::fill(best.begin(), best.end(), -std::numeric_limits<T>::infinity());
+          std::fill(where.begin(), where.end(), -1);
+          for (int pass = 0; pass < 2; ++pass)  // average: count taps, then spread
+            for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
+              std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
+              if (iy < 0 || iy >= g.h) continue;
+              for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
+                std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
+                if (ix < 0 || ix >= g.w) continue;
+                std::int64_t at = ((img * g.h + iy) * g.w + ix) * g.c;
+                if (kind == PoolKind::max) {
+                  if (pass == 1) continue;
+                  for (std::int64_t c = 0; c < g.c; ++c)
+                    if (where[c] < 0 || px[at + c] > best[c]) best[c] = px[at + c], where[c] = at + c;
+                } else if (pass == 0) {
+                  ++taps;
+                } else {
+                  T scale = T(1) / T(taps);
+                  for (std::int64_t c = 0; c < g.c; ++c) pdx[at + c] += d[c] * scale;
+                }
+              }
+            }
+          if (kind == PoolKind::max)
+            for (std::int64_t c = 0; c < g.c; ++c)
+              if (where[c] >= 0) pdx[where[c]] += d[c];
+        }
+  });
+}
+
+template <class Body>
+void floating(DType dtype, const char* op, Body&& body) {
+  CT_CHECK_AS(DTypeError, is_floating(dtype), "{}: unsupported dtype {}", op, dtype);
+  if (dtype == DType::float32) body(float{});
+  else body(double{});
+}
+
+}  // namespace
+
+RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w, bool depthwise) {
+  RawTensor x = dense(input), f = dense(filter);
+  Geometry g = geometry(x.shape, w);
+  std::int64_t channels = depthwise ? g.c * f.shape[3] : f.shape[3];
+  RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, channels}, x.dtype, x.device);
+  if (out.count() == 0) return out;
+  floating(x.dtype, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    if (depthwise) depthwise_forward<T>(x, f, out, g);
+    else conv_forward<T>(x, f, out, g);
+  });
+  return out;
+}
+
+RawTensor CpuBackend::conv2d_backward_input(const RawTensor& dy_in, const RawTensor& filter, const Shape& input_shape,
+                                            const Window2D& w, bool depthwise) {
+  RawTensor dy = dense(dy_in), f = dense(filter);
+  Geometry g = geometry(input_shape, w);
+  RawTensor dx = RawTensor::empty(input_shape, dy.dtype, dy.device);
+  if (dx.count() == 0) return dx;
+  floating(dy.dtype, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    if (dy.count() == 0) std::fill(dx.data_as<T>(), dx.data_as<T>() + dx.count(), T(0));
+    else if (depthwise) depthwise_backward_input<T>(dy, f, dx, g);
+    else conv_backward_input<T>(dy, f, dx, g);
+  });
+  return dx;
+}
+
+RawTensor CpuBackend::conv2d_backward_filter(const RawTensor& input, const RawTensor& dy_in, const Shape& filter_shape,
+                                             const Window2D& w, bool depthwise) {
+  RawTensor x = dense(input), dy = dense(dy_in);
+  Geometry g = geometry(x.shape, w);
+  RawTensor df = RawTensor::empty(filter_shape, x.dtype, x.device);
+  if (df.count() == 0) return df;
+  floating(x.dtype, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    if (dy.count() == 0) std::fill(df.data_as<T>(), df.data_as<T>() + df.count(), T(0));
+    else if (depthwise) depthwise_backward_filter<T>(x, dy, df, g);
+    else conv_backward_filter<T>(x, dy, df, g);
+  });
+  return df;
+}
+
+RawTensor CpuBackend::pool2d(PoolKind kind, const RawTensor& input, const Window2D& w) {
+  RawTensor x = dense(input);
+  Geometry g = geometry(x.shape, w);
+  RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, g.c}, x.dtype, x.device);
+  if (out.count() == 0) return out;
+  floating(x.dtype, "pool2d", [&](auto tag) { pool_forward<decltype(tag)>(kind, x, out, g); });
+  return out;
+}
+
+RawTensor CpuBackend::pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy_in, const Window2D& w) {
+  RawTensor x = dense(input), dy = dense(dy_in);
+  Geometry g = geometry(x.shape, w);
+  RawTensor dx = RawTensor::empty(x.shape, x.dtype, x.device);
+  if (dx.count() == 0) return dx;
+  floating(x.dtype, "pool2d", [&](auto tag) { pool_backward<decltype(tag)>(kind, x, dy, dx, g); });
+  return dx;
+}
+
+}  // namespace ct::cpu

@@ -1,0 +1,151 @@
+#pragma once
+// The eager CPU backend: vectorized loops parallelized with OpenMP, and OpenBLAS (built on the
+// same OpenMP runtime, so the library's threads and ours never compete for the cores).
+#include <omp.h>
+
+#include <array>
+#include <cstring>
+
+#include "cotangent/backend/backend.hpp"
+
+namespace ct::cpu {
+
+/// Below this many elements a loop runs on one thread: starting a team costs more.
+constexpr std::int64_t kParallelGrain = 1 << 15;
+
+class CpuBackend final : public Backend {
+ public:
+  RawTensor unary(UnaryOp op, const RawTensor& x) override;
+  RawTensor binary(BinaryOp op, const RawTensor& a, const RawTensor& b, const Shape& out_shape) override;
+  RawTensor compare(CompareOp op, const RawTensor& a, const RawTensor& b, const Shape& out_shape) override;
+  RawTensor select(const RawTensor& c, const RawTensor& a, const RawTensor& b, const Shape& out_shape) override;
+  RawTensor cast(const RawTensor& x, DType dtype) override;
+  RawTensor contiguous(const RawTensor& x) override;
+  RawTensor reduce(ReduceOp op, const RawTensor& x, std::span<const int> axes) override;
+  RawTensor matmul(const RawTensor& a, const RawTensor& b, bool ta, bool tb) override;
+  RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w, bool depthwise) override;
+  RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter, const Shape& input_shape,
+                                  const Window2D& w, bool depthwise) override;
+  RawTensor conv2d_backward_filter(const RawTensor& input, const RawTensor& dy, const Shape& filter_shape,
+                                   const Window2D& w, bool depthwise) override;
+  RawTensor pool2d(PoolKind kind, const RawTensor& input, const Window2D& w) override;
+  RawTensor pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy, const Window2D& w) override;
+  RawTensor gather(const RawTensor& x, const RawTensor& indices, int axis) override;
+  RawTensor scatter_add(const RawTensor& updates, const RawTensor& indices, int axis, const Shape& shape) override;
+  RawTensor concatenate(std::span<const RawTensor> parts, int axis) override;
+  RawTensor pad(const RawTensor& x, std::span<const std::int64_t> before, std::span<const std::int64_t> after,
+                PadMode mode, double value) override;
+  RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
+                         std::span<const std::int64_t> after, PadMode mode) override;
+  RawTensor from_host(const void* data, const Shape& shape, DType dtype) override;
+  void to_host(const RawTensor& x, void* out) override;
+  RawTensor fill(const Shape& shape, DType dtype, double value) override;
+};
+
+/// A contiguous tensor with the same values (the tensor itself when already contiguous).
+RawTensor dense(const RawTensor& x);
+
+/// A grain (in items) that keeps single-threaded any loop under kParallelGrain elements.
+inline std::int64_t grain_for(std::int64_t elements_per_item) {
+  return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(elements_per_item, 1));
+}
+
+/// Runs body(begin, end) over [0, n) split across the threads when n is large enough.
+template <class Body>
+void parallel_for(std::int64_t n, std::int64_t grain, Body&& body) {
+  int threads = omp_get_max_threads();
+  if (n < grain || threads <= 1 || omp_in_parallel()) {
+    if (n > 0) body(std::int64_t(0), n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    std::int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+    if (begin < end) body(begin, end);
+  }
+}
+
+/// Geometry of a strided loop over `shape` for N operands, with dimensions merged where every
+/// operand allows it and size-1 dimensions dropped. The innermost dimension is `inner`.
+template <int N>
+struct StridedLoop {
+  int rank = 0;  // outer dimensions only
+  std::array<std::int64_t, Shape::kMaxRank> dims{};
+  std::array<std::array<std::int64_t, Shape::kMaxRank>, N> strides{};
+  std::int64_t inner = 1;
+  std::array<std::int64_t, N> inner_stride{};
+  std::int64_t rows = 1;
+
+  StridedLoop(const Shape& shape, std::array<const Shape*, N> operand_strides) {
+    // Collect non-trivial dims, outermost first.
+    std::array<std::int64_t, Shape::kMaxRank> d{};
+    std::array<std::array<std::int64_t, Shape::kMaxRank>, N> s{};
+    int n = 0;
+    for (int i = 0; i < shape.rank(); ++i) {
+      if (shape[i] == 1) continue;
+      if (n > 0) {
+        bool merge = true;
+        for (int k = 0; k < N; ++k) merge = merge && s[k][n - 1] == (*operand_strides[k])[i] * shape[i];
+        if (merge) {
+          d[n - 1] *= shape[i];
+          for (int k = 0; k < N; ++k) s[k][n - 1] = (*operand_strides[k])[i];
+          continue;
+        }
+      }
+      d[n] = shape[i];
+      for (int k = 0; k < N; ++k) s[k][n] = (*operand_strides[k])[i];
+      ++n;
+    }
+    if (n == 0) return;
+    inner = d[n - 1];
+    for (int k = 0; k < N; ++k) inner_stride[k] = s[k][n - 1];
+    rank = n - 1;
+    for (int i = 0; i < rank; ++i) {
+      dims[i] = d[i];
+      rows *= d[i];
+      for (int k = 0; k < N; ++k) strides[k][i] = s[k][i];
+    }
+  }
+
+  /// Element offsets of each operand at the start of outer row `row`.
+  std::array<std::int64_t, N> row_offsets(std::int64_t row) const {
+    std::array<std::int64_t, N> off{};
+    for (int i = rank - 1; i >= 0; --i) {
+      std::int64_t idx = row % dims[i];
+      row /= dims[i];
+      for (int k = 0; k < N; ++k) off[k] += idx * strides[k][i];
+    }
+    return off;
+  }
+
+  /// Calls row(offsets, length) for every innermost run, split over threads when large.
+  template <class Row>
+  void run(Row&& row) const {
+    std::int64_t total = rows * inner;
+    if (rows == 1) {
+      parallel_for(inner, kParallelGrain, [&](std::int64_t b, std::int64_t e) {
+        std::array<std::int64_t, N> off{};
+        for (int k = 0; k < N; ++k) off[k] = b * inner_stride[k];
+        row(off, e - b);
+      });
+      return;
+    }
+    std::int64_t grain = std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(inner, 1));
+    parallel_for(total >= kParallelGrain ? rows : 0, grain, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t r = b; r < e; ++r) row(row_offsets(r), inner);
+    });
+    if (total < kParallelGrain)
+      for (std::int64_t r = 0; r < rows; ++r) row(row_offsets(r), inner);
+  }
+};
+
+/// Strides of an operand broadcast to `shape` (0 along broadcast dimensions).
+inline Shape broadcast_strides(const RawTensor& x, const Shape& shape) {
+  Shape s = Shape::filled(shape.rank(), 0);
+  int lead = shape.rank() - x.rank();
+  for (int i = 0; i < x.rank(); ++i) s[lead + i] = x.shape[i] == 1 ? 0 : x.strides[i];
+  return s;
+}
+
+}  // namespace ct::cpu
