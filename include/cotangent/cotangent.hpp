@@ -1,3 +1,3 @@
 #pragma once
 // cotangent: differentiable programming in C++20, after Swift for TensorFlow.
-#include "cotangent/ops/ops.hpp"
+#include "cotangent/autodiff/gradient.hpp"

@@ -30,7 +30,7 @@ struct Tape {
 /// (record's `keep_result`), and undefined otherwise.
 using Pullback = std::function<std::vector<AnyTensor>(const AnyTensor& dy, const AnyTensor& y)>;
 
-struct Node {
+struct Node : std::enable_shared_from_this<Node> {
   std::shared_ptr<Tape> tape;
   std::vector<std::shared_ptr<Node>> inputs;  // one per operand; null for constants
   Pullback pullback;                          // for a variable: the identity

@@ -1,0 +1,249 @@
+#pragma once
+// The S4TF entry points: value_with_gradient, gradient, pullback, value_with_pullback,
+// value_with_differential, without_derivative, with_derivative (custom derivatives) and
+// recompute. Any C++ code between them is differentiated: loops, branches, recursion.
+#include <tuple>
+#include <utility>
+
+#include "cotangent/autodiff/fields.hpp"
+#include "cotangent/ops/ops.hpp"
+
+namespace ct {
+
+namespace detail {
+
+/// Opens a tape for one differentiation call, nested in the thread's current one, and closes
+/// it when the guard goes (also when the function throws).
+class TapeScope {
+ public:
+  TapeScope();
+  ~TapeScope();
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+  const std::shared_ptr<Tape>& tape() const { return tape_; }
+  /// Ends recording: the backward pass then records only for enclosing calls.
+  void close();
+
+ private:
+  std::shared_ptr<Tape> tape_;
+  std::shared_ptr<Tape> previous_;
+};
+
+/// A copy of `x` that is a variable of `tape` (linked to x's own recording, if any, so an
+/// enclosing call still sees through it).
+AnyTensor make_variable(const AnyTensor& x, const std::shared_ptr<Tape>& tape);
+
+/// Gradients of `root` seeded with `seed` for each variable node in `targets` (undefined where
+/// a target does not influence the root). `release` frees each pullback once run.
+std::vector<AnyTensor> backpropagate(const AnyTensor& root, const AnyTensor& seed,
+                                     const std::vector<std::shared_ptr<Node>>& targets, bool release);
+
+/// How a differentiable argument is presented to the function and rebuilt as a gradient:
+/// float/double become 0-d tensors; tensors and CT_FIELDS structs pass as themselves.
+template <class X>
+struct Argument {
+  using Passed = X;
+  static Passed lift(const X& x, const std::shared_ptr<Tape>& tape, std::vector<std::shared_ptr<Node>>& vars) {
+    Passed copy = x;
+    for_each_parameter([&](auto& p) {
+      using P = std::remove_cvref_t<decltype(p)>;
+      p = P(make_variable(p, tape));
+      vars.push_back(p.node());
+    }, copy);
+    return copy;
+  }
+  /// The gradient, shaped like x; parameters that got none are zeros.
+  static X gradient(const X& x, const std::vector<AnyTensor>& grads, std::size_t& next) {
+    X g = x;
+    for_each_parameter([&](auto& p) {
+      using P = std::remove_cvref_t<decltype(p)>;
+      const AnyTensor& d = grads[next++];
+      p = d.defined() ? P(d) : zeros_like(p);
+    }, g);
+    return g;
+  }
+};
+
+template <FloatingPoint S>
+struct Argument<S> {
+  using Passed = Tensor<S>;
+  static Passed lift(const S& x, const std::shared_ptr<Tape>& tape, std::vector<std::shared_ptr<Node>>& vars) {
+    Passed v(make_variable(Tensor<S>(x), tape));
+    vars.push_back(v.node());
+    return v;
+  }
+  static S gradient(const S&, const std::vector<AnyTensor>& grads, std::size_t& next) {
+    const AnyTensor& d = grads[next++];
+    return d.defined() ? Tensor<S>(d).scalar() : S(0);
+  }
+};
+
+template <class R>
+AnyTensor as_result(const R& y) {
+  static_assert(FloatTensor<R>, "the differentiated function must return Tensor<float> or Tensor<double>");
+  return y;
+}
+
+template <class R>
+void check_scalar(const R& y, const char* api) {
+  CT_CHECK(y.scalar_count() == 1, "{}: the function's result has shape {}, not a single value; "
+           "use pullback or value_with_pullback for a non-scalar result", api, y.shape());
+}
+
+template <class R>
+auto unlift_value(const R& y) {
+  Tensor<typename R::Scalar> value = y;
+  value.set_node(nullptr);
+  // Keep the recording only if an enclosing differentiation call still needs it.
+  if (tracked(y)) value.set_node(y.node());
+  return value;
+}
+
+}  // namespace detail
+
+/// The value of f at xs and the gradient of f with respect to each x (S4TF's
+/// valueWithGradient(at:in:)). f must return a single value. For one argument the gradient is
+/// shaped like it: `auto [loss, grad] = value_with_gradient(model, [&](const Model& m) {...});`
+/// For several, the gradients come as a tuple.
+template <class... Xs, class F>
+  requires(sizeof...(Xs) >= 1)
+auto value_with_gradient_at(F&& f, const Xs&... xs) {
+  detail::TapeScope scope;
+  std::vector<std::shared_ptr<detail::Node>> vars;
+  auto lifted = std::tuple{detail::Argument<Xs>::lift(xs, scope.tape(), vars)...};
+  auto y = std::apply(f, lifted);
+  scope.close();
+  detail::check_scalar(y, "value_with_gradient");
+  auto grads = detail::backpropagate(y, ones_like(detail::without_node(y)), vars, /*release=*/true);
+  std::size_t next = 0;
+  auto gradients = std::tuple{detail::Argument<Xs>::gradient(xs, grads, next)...};
+  auto value = detail::unlift_value(y);
+  if constexpr (sizeof...(Xs) == 1) return std::pair{value, std::get<0>(std::move(gradients))};
+  else return std::pair{value, std::move(gradients)};
+}
+
+template <class X, class F>
+auto value_with_gradient(const X& x, F&& f) { return value_with_gradient_at(std::forward<F>(f), x); }
+template <class X, class Y, class F>
+auto value_with_gradient(const X& x, const Y& y, F&& f) { return value_with_gradient_at(std::forward<F>(f), x, y); }
+template <class X, class Y, class Z, class F>
+auto value_with_gradient(const X& x, const Y& y, const Z& z, F&& f) { return value_with_gradient_at(std::forward<F>(f), x, y, z); }
+
+/// The gradient of f at x (S4TF's gradient(at:in:)).
+template <class X, class F>
+auto gradient(const X& x, F&& f) { return value_with_gradient(x, std::forward<F>(f)).second; }
+template <class X, class Y, class F>
+auto gradient(const X& x, const Y& y, F&& f) { return value_with_gradient(x, y, std::forward<F>(f)).second; }
+template <class X, class Y, class Z, class F>
+auto gradient(const X& x, const Y& y, const Z& z, F&& f) { return value_with_gradient(x, y, z, std::forward<F>(f)).second; }
+
+/// The value of f at x and its pullback: a callable mapping a cotangent of the value (same
+/// shape) to the gradient with respect to x. It may be called many times.
+template <class X, class F>
+auto value_with_pullback(const X& x, F&& f) {
+  detail::TapeScope scope;
+  std::vector<std::shared_ptr<detail::Node>> vars;
+  auto lifted = detail::Argument<X>::lift(x, scope.tape(), vars);
+  auto y = f(lifted);
+  detail::as_result(y);
+  scope.close();
+  auto pullback = [y, vars = std::move(vars), x](const decltype(y)& dy) {
+    CT_CHECK(dy.shape() == y.shape(), "pullback: cotangent of shape {} for a value of shape {}", dy.shape(), y.shape());
+    auto grads = detail::backpropagate(y, dy, vars, /*release=*/false);
+    std::size_t next = 0;
+    return detail::Argument<X>::gradient(x, grads, next);
+  };
+  return std::pair{detail::unlift_value(y), std::move(pullback)};
+}
+
+template <class X, class F>
+auto pullback(const X& x, F&& f) { return value_with_pullback(x, std::forward<F>(f)).second; }
+
+/// The value of f at x and its differential: a callable mapping a tangent of x (same shape) to
+/// the directional derivative of f, J·dx (forward mode, computed as forward-over-reverse).
+template <FloatingPoint T, class F>
+auto value_with_differential(const Tensor<T>& x, F&& f) {
+  auto [y, pb] = value_with_pullback(x, f);
+  auto differential = [pb = std::move(pb), shape = y.shape()](const Tensor<T>& dx) {
+    // pullback is linear in its cotangent u, and <pullback(u), dx> = <u, J dx>; so J dx is the
+    // gradient of that product with respect to u.
+    return gradient(zeros<T>(shape), [&](const Tensor<T>& u) { return sum(pb(u) * dx); });
+  };
+  return std::pair{y, std::move(differential)};
+}
+
+/// The same value, treated as a constant by every differentiation call.
+template <class X>
+X without_derivative(X x) {
+  if constexpr (is_tensor<X>::value) {
+    x.set_node(nullptr);
+  } else {
+    for_each_parameter([](auto& p) { p.set_node(nullptr); }, x);
+  }
+  return x;
+}
+
+/// Gives `f` a hand-written derivative (S4TF's @derivative(of:)). `body(x)` returns the value
+/// and a pullback dy -> dx; only what the pullback captures is kept for the backward pass.
+///   with_derivative(x, [](const Tensor<float>& x) {
+///     auto s = sigmoid(x); auto y = x * s;
+///     return std::pair{y, [s, y](const Tensor<float>& dy) { return dy * (s + y * (1 - s)); }};
+///   });
+template <FloatingPoint T, class Body>
+Tensor<T> with_derivative(const Tensor<T>& x, Body&& body) {
+  // With one open call the forward pass need not be recorded. Under an enclosing call (higher
+  // order) it is, so that what the pullback captures carries its own derivative.
+  int open = 0;
+  if (x.node())
+    for (const detail::Tape* t = x.node()->tape.get(); t; t = t->parent.get()) open += t->open;
+  auto [y, pb] = body(open > 1 ? x : without_derivative(x));
+  Tensor<T> out = without_derivative(Tensor<T>(y));
+  if (open > 0)
+    detail::record(out, {&x}, [pb = std::move(pb)](const AnyTensor& dy, const AnyTensor&) {
+      return detail::grads(Tensor<T>(pb(Tensor<T>(dy))));
+    });
+  return out;
+}
+
+/// Wraps `f` so that its forward pass keeps nothing for the backward pass and is recomputed
+/// there instead (S4TF's withRecomputationInPullbacks): less memory, more compute.
+template <class F>
+auto recompute(F f) {
+  return [f = std::move(f)]<FloatingPoint T>(const Tensor<T>& x) -> Tensor<T> {
+    Tensor<T> y = f(without_derivative(x));
+    if (detail::tracking(x))
+      detail::record(y, {&x}, [f, x](const AnyTensor& dy, const AnyTensor&) {
+        auto [value, pb] = value_with_pullback(x, f);
+        return detail::grads(pb(Tensor<T>(dy)));
+      });
+    return y;
+  };
+}
+
+// ---- Tangent arithmetic for CT_FIELDS structs (gradients have the model's own type) --------
+
+/// A gradient of zeros shaped like x.
+template <class M>
+M zero_tangent(M x) {
+  for_each_parameter([](auto& p) { p = zeros_like(p); }, x);
+  return x;
+}
+/// Field-by-field sum of two gradients.
+template <Reflectable M>
+M operator+(M a, const M& b) {
+  for_each_parameter([](auto& p, const auto& q) { p = p + q; }, a, b);
+  return a;
+}
+/// Every parameter scaled by s.
+template <Reflectable M>
+M operator*(M a, double s) {
+  for_each_parameter([s](auto& p) { p = p * typename std::remove_cvref_t<decltype(p)>::Scalar(s); }, a);
+  return a;
+}
+/// S4TF's move(along:): x becomes x + direction, field by field.
+template <class M>
+void move_along(M& x, const M& direction) {
+  for_each_parameter([](auto& p, const auto& d) { p = p + d; }, x, direction);
+}
+
+}  // namespace ct
