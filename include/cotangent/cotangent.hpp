@@ -1,3 +1,4 @@
 #pragma once
 // cotangent: differentiable programming in C++20, after Swift for TensorFlow.
-#include "cotangent/autodiff/gradient.hpp"
+#include "cotangent/autodiff/check.hpp"
+#include "cotangent/nn/activations.hpp"

@@ -29,6 +29,15 @@ class Storage {
   Device device_;
 };
 
+/// Bytes of tensor storage alive now and at most since the last reset (all devices, all threads).
+struct MemoryStats {
+  std::int64_t live_bytes = 0;
+  std::int64_t peak_bytes = 0;
+};
+MemoryStats memory_stats();
+/// Starts a new peak measurement from the current live bytes.
+void reset_peak_memory();
+
 /// An untyped strided view: shape, strides and offset in elements over a Storage.
 struct RawTensor {
   std::shared_ptr<Storage> storage;

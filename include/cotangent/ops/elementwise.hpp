@@ -194,14 +194,11 @@ Tensor<T>::Tensor(const Tensor<U>& other) : Tensor(cast<T>(other)) {}
 
 // ---- Composite ops: written from primitives, differentiated through them -------------------
 
-template <Numeric T> Tensor<T> min(const Tensor<T>& a, const Tensor<T>& b) { return minimum(a, b); }
-template <Numeric T> Tensor<T> max(const Tensor<T>& a, const Tensor<T>& b) { return maximum(a, b); }
 /// Clamps into [low, high] (S4TF's clipped(min:max:)).
 template <Numeric T>
 Tensor<T> clipped(const Tensor<T>& x, std::type_identity_t<T> low, std::type_identity_t<T> high) {
   return minimum(maximum(x, low), high);
 }
-template <FloatingPoint T> Tensor<T> pow(const Tensor<T>& x, std::type_identity_t<T> p) { return pow(x, Tensor<T>(p, x.device())); }
 template <FloatingPoint T> Tensor<T> log_sigmoid(const Tensor<T>& x) { return -softplus(-x); }
 template <FloatingPoint T> Tensor<T> softsign(const Tensor<T>& x) { return x / (abs(x) + T(1)); }
 template <FloatingPoint T> Tensor<T> relu6(const Tensor<T>& x) { return clipped(x, T(0), T(6)); }

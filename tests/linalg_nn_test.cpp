@@ -1,0 +1,134 @@
+#include "op_check.hpp"
+
+using namespace ct;
+using namespace ct::testing;
+
+namespace {
+/// Direct-loop convolution in float64: the reference for conv2d.
+Tensor<double> conv_reference(const Tensor<double>& x, const Tensor<double>& f, std::int64_t stride, Padding padding, std::int64_t dilation) {
+  auto xs = x.scalars(), fs = f.scalars();
+  std::int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), c = x.shape(3);
+  std::int64_t kh = f.shape(0), kw = f.shape(1), o = f.shape(3);
+  std::int64_t span_h = dilation * (kh - 1) + 1, span_w = dilation * (kw - 1) + 1;
+  std::int64_t oh, ow, pt = 0, pl = 0;
+  if (padding == Padding::valid) {
+    oh = (h - span_h) / stride + 1, ow = (w - span_w) / stride + 1;
+  } else {
+    oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
+    pt = std::max<std::int64_t>((oh - 1) * stride + span_h - h, 0) / 2;
+    pl = std::max<std::int64_t>((ow - 1) * stride + span_w - w, 0) / 2;
+  }
+  std::vector<double> out(n * oh * ow * o, 0);
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t y = 0; y < oh; ++y)
+      for (std::int64_t xx = 0; xx < ow; ++xx)
+        for (std::int64_t p = 0; p < kh; ++p)
+          for (std::int64_t q = 0; q < kw; ++q) {
+            std::int64_t iy = y * stride + p * dilation - pt, ix = xx * stride + q * dilation - pl;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+            for (std::int64_t ci = 0; ci < c; ++ci)
+              for (std::int64_t co = 0; co < o; ++co)
+                out[((b * oh + y) * ow + xx) * o + co] += xs[((b * h + iy) * w + ix) * c + ci] * fs[((p * kw + q) * c + ci) * o + co];
+          }
+  return Tensor<double>(out, {n, oh, ow, o});
+}
+}  // namespace
+
+TEST(Linalg, MatmulValuesAndTransposes) {
+  Tensor<double> a({1, 2, 3, 4, 5, 6}, {2, 3}), b({1, 0, 0, 1, 1, 1}, {3, 2});
+  EXPECT_EQ(matmul(a, b).scalars(), (std::vector<double>{4, 5, 10, 11}));
+  EXPECT_EQ(matmul(a, a, false, true).scalars(), (std::vector<double>{14, 32, 32, 77}));
+  EXPECT_EQ(matmul(a, a, true, false).shape(), (Shape{3, 3}));
+  EXPECT_EQ(matmul(transpose(a), transpose(b)).scalars(), matmul(b, a, false, false).transposed().scalars());
+  EXPECT_EQ(matmul(Tensor<std::int32_t>({1, 2, 3, 4}, {2, 2}), Tensor<std::int32_t>({1, 1, 1, 1}, {2, 2})).scalars(),
+            (std::vector<std::int32_t>{3, 3, 7, 7}));
+  auto batched = matmul(sample({4, 2, 3}, -1, 1), sample({3, 5}, -1, 1));
+  EXPECT_EQ(batched.shape(), (Shape{4, 2, 5}));
+  auto x = sample({2, 1, 2, 3}, -1, 1), y = sample({3, 3, 4}, -1, 1);
+  auto z = matmul(x, y);
+  EXPECT_EQ(z.shape(), (Shape{2, 3, 2, 4}));
+  auto direct = matmul(reshape(slice(x, {{1, 2}}), {2, 3}), reshape(slice(y, {{2, 3}}), {3, 4}));
+  EXPECT_TRUE(all_close(reshape(slice(z, {{1, 2}, {2, 3}}), {2, 4}), direct, 1e-12));
+  EXPECT_EQ(sum(matmul(zeros<float>({2, 0}), zeros<float>({0, 3}))).scalar(), 0);
+}
+
+TEST(Linalg, MatmulGradients) {
+  for (auto [ta, tb] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
+    Shape sa = ta ? Shape{4, 3} : Shape{3, 4}, sb = tb ? Shape{2, 4} : Shape{4, 2};
+    auto f = [ta, tb](const Tensor<double>& a, const Tensor<double>& b) { return matmul(a, b, ta, tb); };
+    auto check = check_gradients(f, sample(sa, -1, 1), sample(sb, -1, 1, 2));
+    EXPECT_TRUE(check.ok) << ta << tb << check.message;
+  }
+  auto batched = check_gradients([](auto& a, auto& b) { return matmul(a, b); }, sample({2, 3, 4}, -1, 1), sample({4, 2}, -1, 1, 2));
+  EXPECT_TRUE(batched.ok) << batched.message;
+  auto second = check_second_order([](const Tensor<double>& a) { return sum(square(matmul(a, a, false, true))); }, sample({3, 3}, -1, 1));
+  EXPECT_TRUE(second.ok) << second.message;
+}
+
+TEST(NN, Conv2DAgainstDirectLoops) {
+  for (auto padding : {Padding::valid, Padding::same})
+    for (std::int64_t stride : {1, 2})
+      for (std::int64_t dilation : {1, 2}) {
+        auto x = sample({2, 7, 6, 3}, -1, 1), f = sample({3, 2, 3, 4}, -1, 1, 2);
+        auto y = conv2d(x, f, {stride, stride}, padding, {dilation, dilation});
+        auto ref = conv_reference(x, f, stride, padding, dilation);
+        ASSERT_EQ(y.shape(), ref.shape());
+        EXPECT_TRUE(all_close(y, ref, 1e-10, 1e-12)) << int(padding) << stride << dilation;
+      }
+  auto big = conv2d(Tensor<float>(sample({128, 26, 26, 32}, -1, 1)), Tensor<float>(sample({3, 3, 32, 8}, -1, 1)));
+  EXPECT_EQ(big.shape(), (Shape{128, 24, 24, 8}));  // several im2col chunks
+}
+
+TEST(NN, ConvAndPoolGradients) {
+  auto x = sample({2, 5, 5, 2}, -1, 1), f = sample({3, 3, 2, 3}, -1, 1, 2), d = sample({2, 2, 2, 2}, -1, 1, 3);
+  for (auto padding : {Padding::valid, Padding::same}) {
+    auto conv = check_gradients([&](auto& x, auto& f) { return conv2d(x, f, {2, 1}, padding); }, x, f);
+    EXPECT_TRUE(conv.ok) << conv.message;
+    auto depth = check_gradients([&](auto& x, auto& f) { return depthwise_conv2d(x, f, {1, 2}, padding); }, x, d);
+    EXPECT_TRUE(depth.ok) << depth.message;
+    auto maxp = check_gradients([&](auto& x) { return max_pool2d(x, {2, 2}, {2, 1}, padding); }, x);
+    EXPECT_TRUE(maxp.ok) << maxp.message;
+    auto avgp = check_gradients([&](auto& x) { return avg_pool2d(x, {3, 2}, {1, 2}, padding); }, x);
+    EXPECT_TRUE(avgp.ok) << avgp.message;
+  }
+  auto dil = check_gradients([&](auto& x, auto& f) { return conv2d(x, f, {1, 1}, Padding::same, {2, 2}); }, x, f);
+  EXPECT_TRUE(dil.ok) << dil.message;
+  auto second = check_second_order([&](const Tensor<double>& f) { return sum(square(conv2d(x, f))); }, f);
+  EXPECT_TRUE(second.ok) << second.message;
+  auto second_x = check_second_order([&](const Tensor<double>& x) { return sum(square(conv2d(x, f, {1, 1}, Padding::same))); }, x);
+  EXPECT_TRUE(second_x.ok) << second_x.message;
+}
+
+TEST(NN, PoolValues) {
+  Tensor<double> x = reshape(arange<double>(0, 16), {1, 4, 4, 1});
+  EXPECT_EQ(max_pool2d(x, {2, 2}, {2, 2}).scalars(), (std::vector<double>{5, 7, 13, 15}));
+  EXPECT_EQ(avg_pool2d(x, {2, 2}, {2, 2}).scalars(), (std::vector<double>{2.5, 4.5, 10.5, 12.5}));
+  EXPECT_EQ(avg_pool2d(x, {2, 2}, {2, 2}, Padding::same).shape(), (Shape{1, 2, 2, 1}));
+  EXPECT_EQ(avg_pool2d(reshape(arange<double>(0, 9), {1, 3, 3, 1}), {2, 2}, {2, 2}, Padding::same).scalars(),
+            (std::vector<double>{2, 3.5, 6.5, 8}));  // edge windows average only what is inside
+}
+
+TEST(NN, SoftmaxAndOneHot) {
+  Tensor<double> x({1, 2, 3, 1000, 1000, 1000}, {2, 3});
+  auto s = softmax(x).scalars();
+  EXPECT_NEAR(s[2], std::exp(3) / (std::exp(1) + std::exp(2) + std::exp(3)), 1e-12);
+  EXPECT_NEAR(s[4], 1.0 / 3, 1e-12);
+  EXPECT_NEAR(log_softmax(x).scalars()[3], -std::log(3), 1e-12);
+  for (auto f : {+[](const Tensor<double>& x) { return softmax(x); }, +[](const Tensor<double>& x) { return log_softmax(x, 0); }}) {
+    auto check = check_gradients(f, sample({3, 4}, -2, 2));
+    EXPECT_TRUE(check.ok) << check.message;
+    auto second = check_second_order([&](const Tensor<double>& x) { return sum(square(f(x))); }, sample({2, 3}, -2, 2));
+    EXPECT_TRUE(second.ok) << second.message;
+  }
+  EXPECT_EQ(one_hot<float>(Tensor<std::int32_t>{2, 0}, 3).scalars(), (std::vector<float>{0, 0, 1, 1, 0, 0}));
+}
+
+TEST(NN, Errors) {
+  auto x = zeros<float>({1, 5, 5, 3});
+  expect_error<ShapeError>([&] { (void)conv2d(x, zeros<float>({3, 3, 2, 4})); }, {"conv2d", "3 channels", "expects 2"});
+  expect_error<ShapeError>([&] { (void)conv2d(zeros<float>({5, 5, 3}), zeros<float>({3, 3, 3, 4})); }, {"conv2d", "[5, 5, 3]"});
+  expect_error<ShapeError>([&] { (void)conv2d(x, zeros<float>({7, 7, 3, 4})); }, {"conv2d", "does not fit"});
+  expect_error<ValueError>([&] { (void)max_pool2d(x, {2, 2}, {0, 1}); }, {"max_pool2d", "positive"});
+  expect_error<ShapeError>([&] { (void)matmul(zeros<float>({2, 3}), zeros<float>({2, 3})); }, {"matmul", "[2, 3]", "inner"});
+  expect_error<ShapeError>([&] { (void)matmul(zeros<float>({3}), zeros<float>({3, 2})); }, {"matmul", "rank"});
+}
