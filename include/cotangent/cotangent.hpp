@@ -1,4 +1,8 @@
 #pragma once
 // cotangent: differentiable programming in C++20, after Swift for TensorFlow.
 #include "cotangent/autodiff/check.hpp"
+#include "cotangent/data/datasets.hpp"
 #include "cotangent/nn/activations.hpp"
+#include "cotangent/nn/layers.hpp"
+#include "cotangent/nn/losses.hpp"
+#include "cotangent/optim/optimizers.hpp"

@@ -1,0 +1,131 @@
+#pragma once
+// Datasets with S4TF's batching: MNIST, Fashion-MNIST (IDX files) and CIFAR-10 (binary).
+// Images are kept as bytes and converted per batch to NHWC float in [0, 1]; labels are int32.
+#include <future>
+#include <memory>
+
+#include "cotangent/data/files.hpp"
+#include "cotangent/ops/ops.hpp"
+
+namespace ct::data {
+
+/// A parsed IDX file: dimensions and the raw unsigned bytes.
+struct Idx {
+  std::vector<std::int64_t> dims;
+  std::vector<std::uint8_t> values;
+};
+/// Parses IDX (unsigned byte data only, as MNIST uses); throws IOError naming `what` on a bad
+/// magic number, a size that does not match the header, or trailing bytes.
+Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what);
+
+/// S4TF's LabeledData: a batch of images [N, H, W, C] and labels [N].
+struct LabeledBatch {
+  Tensor<float> data;
+  Tensor<std::int32_t> label;
+};
+
+/// Samples held as bytes: images [count, h, w, c] and one label each.
+struct ByteSamples {
+  std::int64_t count = 0, height = 0, width = 0, channels = 0;
+  std::vector<std::uint8_t> images;
+  std::vector<std::int32_t> labels;
+  /// The samples at `indices` as a float batch.
+  LabeledBatch batch(const std::int64_t* indices, std::int64_t n) const;
+  /// Keeps the first `n` samples (for quick runs).
+  void truncate(std::int64_t n);
+};
+
+class Epoch;
+
+/// A labeled image dataset with S4TF's batching.
+class ImageDataset {
+ public:
+  ImageDataset(ByteSamples training, ByteSamples test, std::int64_t batch_size, std::uint64_t seed = 0);
+
+  /// `count` epochs of the training set, each shuffled from the seed and cut into equal batches
+  /// (the remainder dropped): for (auto& epoch : dataset.training_epochs(12)) for (auto& [x, y] : epoch)
+  std::vector<Epoch> training_epochs(std::int64_t count, std::int64_t first = 0) const;
+  /// The test set in order, in batches (the last may be smaller).
+  Epoch validation() const;
+
+  std::int64_t batch_size() const { return batch_size_; }
+  const ByteSamples& training() const { return *training_; }
+  const ByteSamples& test() const { return *test_; }
+
+ private:
+  std::shared_ptr<const ByteSamples> training_, test_;
+  std::int64_t batch_size_;
+  std::uint64_t seed_;
+};
+
+/// One pass over samples in a fixed order; iterating yields LabeledBatch values, the next one
+/// prepared on a background thread while the current one is used.
+class Epoch {
+ public:
+  Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_t> order, std::int64_t batch_size, bool drop_remainder);
+
+  std::int64_t batch_count() const { return batches_; }
+  std::int64_t sample_count() const { return std::int64_t(order_.size()); }
+  const std::vector<std::int64_t>& order() const { return order_; }
+
+  class iterator {
+   public:
+    using value_type = LabeledBatch;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    iterator(const Epoch* epoch, std::int64_t index);
+    LabeledBatch& operator*() { return current_; }
+    iterator& operator++();
+    bool operator==(const iterator& o) const { return index_ == o.index_; }
+
+   private:
+    void prefetch();
+    const Epoch* epoch_ = nullptr;
+    std::int64_t index_ = 0;
+    LabeledBatch current_;
+    std::future<LabeledBatch> next_;
+  };
+  iterator begin() const { return iterator(this, 0); }
+  iterator end() const { return iterator(nullptr, batches_); }
+  /// Batch `i` built synchronously.
+  LabeledBatch batch(std::int64_t i) const;
+
+ private:
+  std::shared_ptr<const ByteSamples> samples_;
+  std::vector<std::int64_t> order_;
+  std::int64_t batch_size_, batches_;
+};
+
+struct DatasetOptions : FetchOptions {
+  std::uint64_t seed = 0;               // of the shuffling
+  std::int64_t training_limit = -1;     // keep only the first N training samples (-1: all)
+  std::int64_t test_limit = -1;
+};
+
+/// MNIST handwritten digits, 28×28×1: downloaded, verified and cached on first use.
+ImageDataset MNIST(std::int64_t batch_size, const DatasetOptions& options = {});
+/// Fashion-MNIST, the same format with clothing.
+ImageDataset FashionMNIST(std::int64_t batch_size, const DatasetOptions& options = {});
+/// CIFAR-10 from its binary batches (data_batch_1..5.bin, test_batch.bin) in `directory`.
+ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory, const DatasetOptions& options = {});
+/// Parses CIFAR-10 binary records (1 label byte + 3072 bytes CHW) into NHWC bytes.
+ByteSamples parse_cifar10(const std::vector<std::uint8_t>& bytes, const std::string& what);
+
+/// The remote files of MNIST and Fashion-MNIST (mirrors, sizes and checksums).
+std::vector<RemoteFile> mnist_files();
+std::vector<RemoteFile> fashion_mnist_files();
+
+}  // namespace ct::data
+
+namespace ct {
+/// Pairs each element with its index: for (auto [i, x] : enumerate(range)).
+template <class Range>
+auto enumerate(Range&& range) {
+  std::vector<std::pair<std::int64_t, std::remove_cvref_t<decltype(*std::begin(range))>>> out;
+  std::int64_t i = 0;
+  for (auto&& x : range) out.emplace_back(i++, x);
+  return out;
+}
+using data::FashionMNIST;
+using data::MNIST;
+}  // namespace ct

@@ -1,0 +1,301 @@
+#pragma once
+// Optimizers over any CT_FIELDS model, with S4TF's update rules and defaults. Their state is
+// shaped like the model (one zero-initialized copy per moment); update(model, grad) steps once.
+#include <cmath>
+
+#include "cotangent/autodiff/gradient.hpp"
+
+namespace ct {
+
+namespace detail {
+/// `count` model-shaped states of zeros, plus the step counter every optimizer keeps.
+template <class Model, int count>
+struct Moments {
+  std::array<Model, count> states;
+  std::int64_t step = 0;
+  explicit Moments(const Model& model) : states(make(model, std::make_index_sequence<count>{})) {}
+
+ private:
+  template <std::size_t... I>
+  static std::array<Model, count> make(const Model& m, std::index_sequence<I...>) {
+    return {(void(I), zero_tangent(without_derivative(m)))...};
+  }
+};
+template <class Visit, class Model, std::size_t N>
+void for_each_state(Visit&& visit, Model& model, const Model& grad, std::array<Model, N>& s) {
+  if constexpr (N == 0) for_each_parameter(visit, model, grad);
+  if constexpr (N == 1) for_each_parameter(visit, model, grad, s[0]);
+  if constexpr (N == 2) for_each_parameter(visit, model, grad, s[0], s[1]);
+  if constexpr (N == 3) for_each_parameter(visit, model, grad, s[0], s[1], s[2]);
+}
+template <class P> using ScalarOf = typename std::remove_cvref_t<P>::Scalar;
+}  // namespace detail
+
+struct SGDOptions {
+  float learning_rate = 0.01f;
+  float momentum = 0;
+  float decay = 0;  // learning rate / (1 + decay · step)
+  bool nesterov = false;
+};
+
+/// Stochastic gradient descent with optional momentum (S4TF's SGD).
+template <class Model>
+class SGD {
+ public:
+  SGDOptions options;
+  detail::Moments<Model, 1> moments;  // velocity
+
+  explicit SGD(const Model& model, SGDOptions options = {}) : options(options), moments(model) {}
+
+  void update(Model& model, const Model& grad) {
+    ++moments.step;
+    double lr = options.learning_rate / (1 + options.decay * double(moments.step));
+    double mu = options.momentum;
+    bool nesterov = options.nesterov;
+    detail::for_each_state([&](auto& p, const auto& g, auto& v) {
+      using T = detail::ScalarOf<decltype(p)>;
+      if (mu == 0) {
+        p = p - g * T(lr);
+        return;
+      }
+      v = v * T(mu) - g * T(lr);
+      p = nesterov ? p + v * T(mu) - g * T(lr) : p + v;
+    }, model, grad, moments.states);
+  }
+  std::int64_t step() const { return moments.step; }
+};
+
+struct AdamOptions {
+  float learning_rate = 1e-3f;
+  float beta1 = 0.9f, beta2 = 0.999f;
+  float epsilon = 1e-8f;
+  float decay = 0;
+  float weight_decay = 0.01f;  // AdamW only
+};
+
+/// Adam (S4TF's update: the step size carries both bias corrections).
+template <class Model>
+class Adam {
+ public:
+  AdamOptions options;
+  detail::Moments<Model, 2> moments;  // first and second moments
+
+  explicit Adam(const Model& model, AdamOptions options = {}) : options(options), moments(model) {}
+
+  void update(Model& model, const Model& grad) { step_adam(model, grad, 0); }
+  std::int64_t step() const { return moments.step; }
+
+ protected:
+  void step_adam(Model& model, const Model& grad, double weight_decay) {
+    double t = double(++moments.step);
+    double lr = options.learning_rate / (1 + options.decay * t);
+    double b1 = options.beta1, b2 = options.beta2, eps = options.epsilon;
+    double step_size = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
+    detail::for_each_state([&](auto& p, const auto& g, auto& m, auto& v) {
+      using T = detail::ScalarOf<decltype(p)>;
+      m = m * T(b1) + g * T(1 - b1);
+      v = v * T(b2) + square(g) * T(1 - b2);
+      if (weight_decay != 0) p = p - p * T(lr * weight_decay);
+      p = p - m * T(step_size) / (sqrt(v) + T(eps));
+    }, model, grad, moments.states);
+  }
+};
+
+/// Adam with decoupled weight decay (Loshchilov and Hutter).
+template <class Model>
+class AdamW : public Adam<Model> {
+ public:
+  explicit AdamW(const Model& model, AdamOptions options = {}) : Adam<Model>(model, options) {}
+  void update(Model& model, const Model& grad) { this->step_adam(model, grad, this->options.weight_decay); }
+};
+
+/// AMSGrad: Adam with the running maximum of the second moment.
+template <class Model>
+class AMSGrad {
+ public:
+  AdamOptions options;
+  detail::Moments<Model, 3> moments;  // first, second, max second
+
+  explicit AMSGrad(const Model& model, AdamOptions options = {}) : options(options), moments(model) {}
+  void update(Model& model, const Model& grad) {
+    double t = double(++moments.step);
+    double lr = options.learning_rate / (1 + options.decay * t);
+    double b1 = options.beta1, b2 = options.beta2, eps = options.epsilon;
+    double step_size = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
+    detail::for_each_state([&](auto& p, const auto& g, auto& m, auto& v, auto& vmax) {
+      using T = detail::ScalarOf<decltype(p)>;
+      m = m * T(b1) + g * T(1 - b1);
+      v = v * T(b2) + square(g) * T(1 - b2);
+      vmax = maximum(vmax, v);
+      p = p - m * T(step_size) / (sqrt(vmax) + T(eps));
+    }, model, grad, moments.states);
+  }
+};
+
+struct AdaMaxOptions {
+  float learning_rate = 0.002f;
+  float beta1 = 0.9f, beta2 = 0.999f;
+  float epsilon = 1e-8f;
+  float decay = 0;
+};
+
+/// AdaMax: Adam with the infinity norm.
+template <class Model>
+class AdaMax {
+ public:
+  AdaMaxOptions options;
+  detail::Moments<Model, 2> moments;  // first moment, infinity norm
+
+  explicit AdaMax(const Model& model, AdaMaxOptions options = {}) : options(options), moments(model) {}
+  void update(Model& model, const Model& grad) {
+    double t = double(++moments.step);
+    double lr = options.learning_rate / (1 + options.decay * t);
+    double b1 = options.beta1, b2 = options.beta2, eps = options.epsilon;
+    double step_size = lr / (1 - std::pow(b1, t));
+    detail::for_each_state([&](auto& p, const auto& g, auto& m, auto& u) {
+      using T = detail::ScalarOf<decltype(p)>;
+      m = m * T(b1) + g * T(1 - b1);
+      u = maximum(u * T(b2), abs(g));
+      p = p - m * T(step_size) / (u + T(eps));
+    }, model, grad, moments.states);
+  }
+};
+
+/// RAdam: Adam whose adaptive step is switched on once its variance is tractable.
+template <class Model>
+class RAdam {
+ public:
+  AdamOptions options;
+  detail::Moments<Model, 2> moments;
+
+  explicit RAdam(const Model& model, AdamOptions options = {}) : options(options), moments(model) {}
+  void update(Model& model, const Model& grad) {
+    double t = double(++moments.step);
+    double lr = options.learning_rate / (1 + options.decay * t);
+    double b1 = options.beta1, b2 = options.beta2, eps = options.epsilon;
+    double rho_inf = 2 / (1 - b2) - 1;
+    double b2t = std::pow(b2, t);
+    double rho = rho_inf - 2 * t * b2t / (1 - b2t);
+    detail::for_each_state([&](auto& p, const auto& g, auto& m, auto& v) {
+      using T = detail::ScalarOf<decltype(p)>;
+      m = m * T(b1) + g * T(1 - b1);
+      v = v * T(b2) + square(g) * T(1 - b2);
+      auto m_hat = m / T(1 - std::pow(b1, t));
+      if (rho > 5) {
+        double r = std::sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho));
+        p = p - m_hat * T(lr * r) / (sqrt(v / T(1 - b2t)) + T(eps));
+      } else {
+        p = p - m_hat * T(lr);
+      }
+    }, model, grad, moments.states);
+  }
+};
+
+struct RMSPropOptions {
+  float learning_rate = 1e-3f;
+  float rho = 0.9f;
+  float epsilon = 1e-8f;
+  float decay = 0;
+};
+
+template <class Model>
+class RMSProp {
+ public:
+  RMSPropOptions options;
+  detail::Moments<Model, 1> moments;  // running mean of squared gradients
+
+  explicit RMSProp(const Model& model, RMSPropOptions options = {}) : options(options), moments(model) {}
+  void update(Model& model, const Model& grad) {
+    double t = double(++moments.step);
+    double lr = options.learning_rate / (1 + options.decay * t), rho = options.rho, eps = options.epsilon;
+    detail::for_each_state([&](auto& p, const auto& g, auto& a) {
+      using T = detail::ScalarOf<decltype(p)>;
+      a = a * T(rho) + square(g) * T(1 - rho);
+      p = p - g * T(lr) / (sqrt(a) + T(eps));
+    }, model, grad, moments.states);
+  }
+};
+
+struct AdaGradOptions {
+  float learning_rate = 1e-3f;
+  float initial_accumulator_value = 0.1f;
+  float epsilon = 1e-8f;
+};
+
+template <class Model>
+class AdaGrad {
+ public:
+  AdaGradOptions options;
+  detail::Moments<Model, 1> moments;  // sum of squared gradients
+
+  explicit AdaGrad(const Model& model, AdaGradOptions options = {}) : options(options), moments(model) {
+    for_each_parameter([&](auto& a) { a = a + detail::ScalarOf<decltype(a)>(options.initial_accumulator_value); }, moments.states[0]);
+  }
+  void update(Model& model, const Model& grad) {
+    ++moments.step;
+    double lr = options.learning_rate, eps = options.epsilon;
+    detail::for_each_state([&](auto& p, const auto& g, auto& a) {
+      using T = detail::ScalarOf<decltype(p)>;
+      a = a + square(g);
+      p = p - g * T(lr) / (sqrt(a) + T(eps));
+    }, model, grad, moments.states);
+  }
+};
+
+struct AdaDeltaOptions {
+  float learning_rate = 1;
+  float rho = 0.95f;
+  float epsilon = 1e-6f;
+  float decay = 0;
+};
+
+template <class Model>
+class AdaDelta {
+ public:
+  AdaDeltaOptions options;
+  detail::Moments<Model, 2> moments;  // running mean of squared gradients and of squared steps
+
+  explicit AdaDelta(const Model& model, AdaDeltaOptions options = {}) : options(options), moments(model) {}
+  void update(Model& model, const Model& grad) {
+    double t = double(++moments.step);
+    double lr = options.learning_rate / (1 + options.decay * t), rho = options.rho, eps = options.epsilon;
+    detail::for_each_state([&](auto& p, const auto& g, auto& avg_sq, auto& acc_delta) {
+      using T = detail::ScalarOf<decltype(p)>;
+      avg_sq = avg_sq * T(rho) + square(g) * T(1 - rho);
+      auto step = g * sqrt(acc_delta + T(eps)) / sqrt(avg_sq + T(eps));
+      p = p - step * T(lr);
+      acc_delta = acc_delta * T(rho) + square(step) * T(1 - rho);
+    }, model, grad, moments.states);
+  }
+};
+
+// ---- Learning-rate schedules: callables from the step (1-based) to a rate ----------------
+
+/// The rate times `factor` every `step_size` steps.
+struct StepSchedule {
+  float initial, factor;
+  std::int64_t step_size;
+  float operator()(std::int64_t step) const { return initial * std::pow(factor, float((step - 1) / step_size)); }
+};
+/// Cosine decay from `initial` to `minimum` over `total` steps.
+struct CosineSchedule {
+  float initial;
+  std::int64_t total;
+  float minimum = 0;
+  float operator()(std::int64_t step) const {
+    double progress = std::min(1.0, double(step - 1) / double(std::max<std::int64_t>(total - 1, 1)));
+    return float(minimum + (initial - minimum) * 0.5 * (1 + std::cos(M_PI * progress)));
+  }
+};
+/// Ramps linearly from 0 to the wrapped schedule's rate over `warmup` steps.
+template <class Schedule>
+struct LinearWarmup {
+  Schedule schedule;
+  std::int64_t warmup;
+  float operator()(std::int64_t step) const {
+    float rate = schedule(step);
+    return step < warmup ? rate * float(step) / float(warmup) : rate;
+  }
+};
+
+}  // namespace ct

@@ -1,0 +1,40 @@
+#pragma once
+// What a training run shows and leaves behind: a progress bar per epoch, one line per epoch,
+// DIR/metrics.csv and DIR/summary.json (written atomically).
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ct::train {
+
+struct EpochMetrics {
+  std::int64_t epoch = 0;  // 1-based
+  double training_loss = 0, training_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;
+  double seconds = 0;              // training time of the epoch
+  double images_per_second = 0;    // training throughput
+};
+
+/// A one-line progress bar on a terminal: batches done, images/s, running loss, time left.
+class ProgressBar {
+ public:
+  ProgressBar(std::int64_t epoch, std::int64_t epochs, std::int64_t batches, bool enabled);
+  void update(std::int64_t done, std::int64_t images, double running_loss);
+  void finish();
+
+ private:
+  std::int64_t epoch_, epochs_, batches_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+/// "Epoch 3/12  training loss 0.1234 accuracy 96.10%  test loss … accuracy …  12.3 s, 4870 images/s"
+std::string describe(const EpochMetrics& m, std::int64_t epochs);
+
+/// Writes metrics.csv (one row per epoch) and summary.json into `directory`.
+void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
+                   const std::string& model, const std::string& dataset, std::int64_t batch_size,
+                   const std::string& optimizer, double learning_rate, std::uint64_t seed);
+
+}  // namespace ct::train

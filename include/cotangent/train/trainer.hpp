@@ -1,0 +1,79 @@
+#pragma once
+// The training loop of the talk, for any classifier model and optimizer: value_with_gradient on
+// softmax_cross_entropy per batch, optimizer.update, then test loss and accuracy per epoch.
+#include <functional>
+
+#include "cotangent/data/datasets.hpp"
+#include "cotangent/nn/context.hpp"
+#include "cotangent/nn/losses.hpp"
+#include "cotangent/train/report.hpp"
+
+namespace ct::train {
+
+struct FitOptions {
+  std::int64_t epochs = 12;
+  std::int64_t first_epoch = 0;     // to continue a run
+  bool progress = true;
+  std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch, e.g. to save a checkpoint
+};
+
+/// Test loss and accuracy of `model` over the dataset's validation batches, in inference mode.
+template <class Model>
+std::pair<double, double> evaluate(const Model& model, const data::ImageDataset& dataset) {
+  LearningPhaseScope inference(LearningPhase::inference);
+  double loss_sum = 0;
+  std::int64_t correct = 0, seen = 0;
+  for (auto& [images, labels] : dataset.validation()) {
+    auto logits = model(images);
+    loss_sum += softmax_cross_entropy(logits, labels, Reduction::sum).scalar();
+    auto predicted = argmax(logits, 1).scalars();
+    auto truth = labels.scalars();
+    for (std::size_t i = 0; i < truth.size(); ++i) correct += predicted[i] == truth[i];
+    seen += std::int64_t(truth.size());
+  }
+  return {seen ? loss_sum / double(seen) : 0, seen ? double(correct) / double(seen) : 0};
+}
+
+/// Trains for options.epochs epochs; returns the metrics of each.
+template <class Model, class Optimizer>
+std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::ImageDataset& dataset, const FitOptions& options = {}) {
+  std::vector<EpochMetrics> history;
+  std::int64_t last = options.first_epoch + options.epochs;
+  for (auto& batches : dataset.training_epochs(options.epochs, options.first_epoch)) {
+    EpochMetrics m;
+    m.epoch = options.first_epoch + std::int64_t(history.size()) + 1;
+    ProgressBar bar(m.epoch, last, batches.batch_count(), options.progress);
+    auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    std::int64_t correct = 0, seen = 0, done = 0;
+    {
+      LearningPhaseScope training(LearningPhase::training);
+      for (auto& [images, labels] : batches) {
+        Tensor<float> logits;
+        auto [loss, grad] = value_with_gradient(model, [&](const Model& m) {
+          logits = m(images);
+          return softmax_cross_entropy(logits, labels);
+        });
+        optimizer.update(model, grad);
+        std::int64_t n = labels.shape(0);
+        loss_sum += double(loss.scalar()) * double(n);
+        auto predicted = argmax(without_derivative(logits), 1).scalars();
+        auto truth = labels.scalars();
+        for (std::int64_t i = 0; i < n; ++i) correct += predicted[i] == truth[i];
+        seen += n;
+        bar.update(++done, seen, loss_sum / double(seen));
+      }
+    }
+    bar.finish();
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    m.training_loss = seen ? loss_sum / double(seen) : 0;
+    m.training_accuracy = seen ? double(correct) / double(seen) : 0;
+    m.images_per_second = m.seconds > 0 ? double(seen) / m.seconds : 0;
+    std::tie(m.test_loss, m.test_accuracy) = evaluate(model, dataset);
+    history.push_back(m);
+    if (options.on_epoch) options.on_epoch(m);
+  }
+  return history;
+}
+
+}  // namespace ct::train

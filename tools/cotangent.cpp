@@ -1,0 +1,139 @@
+// The `cotangent` command line: train the talk's models and report what happened.
+//   cotangent train --model cnn --dataset mnist --epochs 12 --output runs/cnn
+#include <cotangent/cotangent.hpp>
+#include <cotangent/models/classifiers.hpp>
+#include <cotangent/train/trainer.hpp>
+
+#include <omp.h>
+
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <map>
+
+using namespace ct;
+
+namespace {
+
+const char* kUsage = R"(usage: cotangent train [options]
+
+  --model mlp|cnn|lenet           the talk's models (default cnn)
+  --dataset mnist|fashion-mnist   (default mnist)
+  --epochs N                      (default 12)
+  --batch-size B                  (default 128)
+  --optimizer sgd|adam            (default sgd)
+  --learning-rate LR              (default 0.1 for sgd, 0.001 for adam)
+  --seed S                        initialization and shuffling (default 1)
+  --device cpu                    (default cpu)
+  --output DIR                    where summary.json and metrics.csv go (default runs/MODEL-DATASET)
+  --data-dir DIR                  read the dataset's files from DIR first
+  --limit N                       train on the first N images only (quick runs)
+  --no-download                   use only local files and the cache
+)";
+
+struct Arguments {
+  std::map<std::string, std::string> values;
+  std::string get(const std::string& key, const std::string& fallback) const {
+    auto it = values.find(key);
+    return it == values.end() ? fallback : it->second;
+  }
+};
+
+Arguments parse(int argc, char** argv, int first) {
+  Arguments args;
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    CT_CHECK_AS(ValueError, a.rfind("--", 0) == 0, "unexpected argument '{}'", a);
+    std::string key = a.substr(2);
+    if (key == "no-download" || key == "help") {
+      args.values[key] = "1";
+      continue;
+    }
+    CT_CHECK_AS(ValueError, i + 1 < argc, "option --{} needs a value", key);
+    args.values[key] = argv[++i];
+  }
+  return args;
+}
+
+std::int64_t to_int(const std::string& s, const char* what) {
+  try {
+    std::size_t used = 0;
+    long long v = std::stoll(s, &used);
+    if (used == s.size() && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw ValueError(detail::format("--{}: '{}' is not a non-negative integer", what, s));
+}
+
+template <class Model>
+int run_training(const Arguments& args, const std::string& model_name) {
+  std::string dataset_name = args.get("dataset", "mnist");
+  std::string optimizer_name = args.get("optimizer", "sgd");
+  std::string device = args.get("device", "cpu");
+  CT_CHECK_AS(ValueError, device == "cpu", "--device: '{}' is not available in this build (cpu)", device);
+  CT_CHECK_AS(ValueError, optimizer_name == "sgd" || optimizer_name == "adam", "--optimizer: '{}' is not sgd or adam", optimizer_name);
+  std::int64_t epochs = to_int(args.get("epochs", "12"), "epochs");
+  std::int64_t batch_size = to_int(args.get("batch-size", "128"), "batch-size");
+  std::uint64_t seed = std::uint64_t(to_int(args.get("seed", "1"), "seed"));
+  double learning_rate = std::stod(args.get("learning-rate", optimizer_name == "sgd" ? "0.1" : "0.001"));
+  std::filesystem::path output = args.get("output", "runs/" + model_name + "-" + dataset_name);
+
+  data::DatasetOptions options;
+  options.seed = seed;
+  options.directory = args.get("data-dir", "");
+  options.download = !args.values.count("no-download");
+  if (args.values.count("limit")) options.training_limit = to_int(args.get("limit", ""), "limit");
+  data::ImageDataset dataset = dataset_name == "mnist" ? MNIST(batch_size, options)
+                               : dataset_name == "fashion-mnist"
+                                   ? FashionMNIST(batch_size, options)
+                                   : throw ValueError(detail::format("--dataset: '{}' is not mnist or fashion-mnist", dataset_name));
+
+  default_generator().reseed(seed);
+  Context::local().random.reseed(seed + 1);
+  Model model;
+  std::cout << "Training " << model_name << " on " << dataset_name << ": " << dataset.training().count << " training and "
+            << dataset.test().count << " test images, batch " << batch_size << ", " << optimizer_name << " with learning rate "
+            << learning_rate << ", seed " << seed << ", " << omp_get_max_threads() << " threads" << std::endl;
+
+  train::FitOptions fit{.epochs = epochs, .progress = true};
+  fit.on_epoch = [&](const train::EpochMetrics& m) { std::cout << train::describe(m, epochs) << std::endl; };
+  std::vector<train::EpochMetrics> history;
+  if (optimizer_name == "sgd") {
+    SGD optimizer(model, {.learning_rate = float(learning_rate)});
+    history = train::fit(model, optimizer, dataset, fit);
+  } else {
+    Adam optimizer(model, {.learning_rate = float(learning_rate)});
+    history = train::fit(model, optimizer, dataset, fit);
+  }
+  train::write_reports(output, history, model_name, dataset_name, batch_size, optimizer_name, learning_rate, seed);
+  if (!history.empty())
+    std::cout << "Final test accuracy " << std::fixed << std::setprecision(2) << 100 * history.back().test_accuracy
+              << "%; wrote " << (output / "summary.json").string() << " and " << (output / "metrics.csv").string() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+      std::cout << kUsage;
+      return argc < 2 ? 2 : 0;
+    }
+    std::string command = argv[1];
+    CT_CHECK_AS(ValueError, command == "train", "unknown command '{}' (try: cotangent train --help)", command);
+    Arguments args = parse(argc, argv, 2);
+    if (args.values.count("help")) {
+      std::cout << kUsage;
+      return 0;
+    }
+    std::string model = args.get("model", "cnn");
+    if (model == "mlp") return run_training<models::MLP>(args, model);
+    if (model == "cnn") return run_training<models::CNN>(args, model);
+    if (model == "lenet") return run_training<models::LeNet>(args, model);
+    throw ValueError(detail::format("--model: '{}' is not mlp, cnn or lenet", model));
+  } catch (const ct::Error& e) {
+    std::cerr << "cotangent: " << e.what() << std::endl;
+    return 1;
+  }
+}
