@@ -4,14 +4,15 @@
 
 namespace ct {
 
-/// x · sigmoid(x). The backward pass keeps only sigmoid(x) and the result, not the chain of
-/// intermediates the automatic derivative of x * sigmoid(x) would hold.
+/// x · sigmoid(x). The derivative s · (1 + x · (1 - s)) is computed in the forward pass, so the
+/// backward pass keeps that one tensor, where the automatic derivative keeps both x and
+/// sigmoid(x) (S4TF's swish does the same).
 template <FloatingPoint T>
 Tensor<T> swish(const Tensor<T>& x) {
   return with_derivative(x, [](const Tensor<T>& x) {
     auto s = sigmoid(x);
-    auto y = x * s;
-    return std::pair{y, [s, y](const Tensor<T>& dy) { return dy * (s + y * (T(1) - s)); }};
+    auto derivative = s * (x * (T(1) - s) + T(1));
+    return std::pair{x * s, [derivative](const Tensor<T>& dy) { return dy * derivative; }};
   });
 }
 

@@ -50,14 +50,17 @@ template <Scalar T> Tensor<T> ones_like(const Tensor<T>& x);
     auto y = detail::wrap<T>(backend.binary(BinaryOp::name, a.raw(), b.raw(), shape));        \
     if constexpr (FloatingPoint<T>) {                                                         \
       if (detail::tracking(a, b)) {                                                           \
-        constexpr bool keep_a = detail::reads(#d_a, "a") || detail::reads(#d_b, "a");         \
-        constexpr bool keep_b = detail::reads(#d_a, "b") || detail::reads(#d_b, "b");         \
-        constexpr bool keep_y = detail::reads(#d_a, "y") || detail::reads(#d_b, "y");         \
+        /* Keep an operand only if the derivative of a tracked operand reads it. */           \
+        bool ta = detail::tracked(a), tb = detail::tracked(b);                                \
+        auto reads = [&](const char* name) {                                                  \
+          return (ta && detail::reads(#d_a, name)) || (tb && detail::reads(#d_b, name));      \
+        };                                                                                    \
+        bool keep_y = reads("y");                                                             \
         detail::record(                                                                       \
             y, {&a, &b},                                                                      \
-            [a = keep_a ? a : Tensor<T>(), b = keep_b ? b : Tensor<T>(), a_shape = a.shape(), \
-             b_shape = b.shape(), ta = detail::tracked(a),                                    \
-             tb = detail::tracked(b)](const AnyTensor& dy_, const AnyTensor& y_) {            \
+            [a = reads("a") ? a : Tensor<T>(), b = reads("b") ? b : Tensor<T>(),              \
+             a_shape = a.shape(), b_shape = b.shape(), ta, tb,                                \
+             keep_y](const AnyTensor& dy_, const AnyTensor& y_) {                             \
               [[maybe_unused]] Tensor<T> dy(dy_);                                             \
               [[maybe_unused]] Tensor<T> y = keep_y ? Tensor<T>(y_) : Tensor<T>();            \
               Tensor<T> ga, gb;                                                               \

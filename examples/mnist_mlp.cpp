@@ -1,0 +1,42 @@
+// The talk's multilayer perceptron on MNIST: Flatten, two Dense 512 relu layers, Dense 10.
+#include <cotangent/cotangent.hpp>
+
+#include <iostream>
+
+using namespace ct;
+
+struct MLP {
+  Flatten<float> flatten;
+  Dense<float> inputLayer{28 * 28, 512, relu};
+  Dense<float> hiddenLayer{512, 512, relu};
+  Dense<float> outputLayer{512, 10};
+  CT_FIELDS(flatten, inputLayer, hiddenLayer, outputLayer)
+
+  Tensor<float> operator()(const Tensor<float>& input) const {
+    return input.sequenced(flatten, inputLayer, hiddenLayer, outputLayer);
+  }
+};
+
+int main(int argc, char** argv) {
+  int epochs = argc > 1 ? std::atoi(argv[1]) : 12;
+  auto dataset = MNIST(/*batch_size=*/128);
+  MLP model;
+  SGD optimizer(model, {.learning_rate = 0.1f});
+  for (auto [epoch, batches] : enumerate(dataset.training_epochs(epochs))) {
+    Context::local().learning_phase = LearningPhase::training;
+    for (auto& [images, labels] : batches) {
+      auto [loss, grad] = value_with_gradient(model, [&](const MLP& m) {
+        return softmax_cross_entropy(m(images), labels);
+      });
+      optimizer.update(model, grad);
+    }
+    Context::local().learning_phase = LearningPhase::inference;
+    std::int64_t correct = 0, total = 0;
+    for (auto& [images, labels] : dataset.validation()) {
+      auto predictions = cast<std::int32_t>(argmax(model(images), 1));
+      correct += sum(cast<std::int32_t>(equal(predictions, labels))).scalar();
+      total += labels.shape(0);
+    }
+    std::cout << "Epoch " << epoch + 1 << ": test accuracy " << 100.0 * double(correct) / double(total) << "%" << std::endl;
+  }
+}
