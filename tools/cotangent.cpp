@@ -2,6 +2,7 @@
 //   cotangent train --model cnn --dataset mnist --epochs 12 --output runs/cnn
 #include <cotangent/cotangent.hpp>
 #include <cotangent/models/classifiers.hpp>
+#include <cotangent/io/checkpoint.hpp>
 #include <cotangent/train/trainer.hpp>
 
 #include <omp.h>
@@ -16,6 +17,7 @@ using namespace ct;
 namespace {
 
 const char* kUsage = R"(usage: cotangent train [options]
+       cotangent evaluate --checkpoint FILE [--dataset mnist|fashion-mnist]
 
   --model mlp|cnn|lenet           the talk's models (default cnn)
   --dataset mnist|fashion-mnist   (default mnist)
@@ -29,7 +31,17 @@ const char* kUsage = R"(usage: cotangent train [options]
   --data-dir DIR                  read the dataset's files from DIR first
   --limit N                       train on the first N images only (quick runs)
   --no-download                   use only local files and the cache
+  --checkpoint-every N            save DIR/checkpoint.safetensors every N batches and each epoch
+  --resume DIR                    continue the run whose checkpoint is in DIR
 )";
+
+const char* kCheckpointFile = "checkpoint.safetensors";
+
+std::string hex_double(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);  // exact, so a resumed run reports the same metrics
+  return buf;
+}
 
 struct Arguments {
   std::map<std::string, std::string> values;
@@ -78,6 +90,9 @@ int run_training(const Arguments& args, const std::string& model_name) {
   double learning_rate = std::stod(args.get("learning-rate", optimizer_name == "sgd" ? "0.1" : "0.001"));
   std::filesystem::path output = args.get("output", "runs/" + model_name + "-" + dataset_name);
 
+  std::int64_t checkpoint_every = to_int(args.get("checkpoint-every", "0"), "checkpoint-every");
+  std::string resume = args.get("resume", "");
+
   data::DatasetOptions options;
   options.seed = seed;
   options.directory = args.get("data-dir", "");
@@ -95,21 +110,70 @@ int run_training(const Arguments& args, const std::string& model_name) {
             << dataset.test().count << " test images, batch " << batch_size << ", " << optimizer_name << " with learning rate "
             << learning_rate << ", seed " << seed << ", " << omp_get_max_threads() << " threads" << std::endl;
 
-  train::FitOptions fit{.epochs = epochs, .progress = true};
+  train::FitOptions fit{.epochs = epochs, .progress = true, .checkpoint_every = checkpoint_every};
   fit.on_epoch = [&](const train::EpochMetrics& m) { std::cout << train::describe(m, epochs) << std::endl; };
   std::vector<train::EpochMetrics> history;
+  auto train_with = [&](auto& optimizer) {
+    using Optimizer = std::remove_reference_t<decltype(optimizer)>;
+    if (!resume.empty()) {
+      auto state = io::load_checkpoint(std::filesystem::path(resume) / kCheckpointFile, model, &optimizer);
+      CT_CHECK_AS(ValueError, state.model == model_name, "--resume: the checkpoint holds a '{}' model, not '{}'", state.model, model_name);
+      CT_CHECK_AS(ValueError, state.seed == seed, "--resume: the checkpoint was trained with seed {}, not {}", state.seed, seed);
+      fit.start = {state.epoch, state.batch, std::strtod(state.extra["loss_sum"].c_str(), nullptr),
+                   std::strtoll(state.extra["correct"].c_str(), nullptr, 10), std::strtoll(state.extra["seen"].c_str(), nullptr, 10)};
+      std::cout << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch << std::endl;
+    }
+    fit.on_checkpoint = [&](const train::EpochProgress& p) {
+      io::TrainingState state{model_name, p.epoch, p.batch, 0, seed,
+                              {{"loss_sum", hex_double(p.loss_sum)}, {"correct", std::to_string(p.correct)}, {"seen", std::to_string(p.seen)}}};
+      io::save_checkpoint<Model, Optimizer>(output / kCheckpointFile, model, &optimizer, state);
+    };
+    history = train::fit(model, optimizer, dataset, fit);
+  };
   if (optimizer_name == "sgd") {
     SGD optimizer(model, {.learning_rate = float(learning_rate)});
-    history = train::fit(model, optimizer, dataset, fit);
+    train_with(optimizer);
   } else {
     Adam optimizer(model, {.learning_rate = float(learning_rate)});
-    history = train::fit(model, optimizer, dataset, fit);
+    train_with(optimizer);
   }
   train::write_reports(output, history, model_name, dataset_name, batch_size, optimizer_name, learning_rate, seed);
   if (!history.empty())
     std::cout << "Final test accuracy " << std::fixed << std::setprecision(2) << 100 * history.back().test_accuracy
               << "%; wrote " << (output / "summary.json").string() << " and " << (output / "metrics.csv").string() << std::endl;
   return 0;
+}
+
+template <class Model>
+int run_evaluation(const Arguments& args, const io::TrainingState& state) {
+  Model model;
+  std::filesystem::path checkpoint = args.get("checkpoint", "");
+  io::load_checkpoint(checkpoint, model);
+  std::string dataset_name = args.get("dataset", "mnist");
+  data::DatasetOptions options;
+  options.directory = args.get("data-dir", "");
+  options.download = !args.values.count("no-download");
+  data::ImageDataset dataset = dataset_name == "mnist" ? MNIST(128, options)
+                               : dataset_name == "fashion-mnist"
+                                   ? FashionMNIST(128, options)
+                                   : throw ValueError(detail::format("--dataset: '{}' is not mnist or fashion-mnist", dataset_name));
+  auto [loss, accuracy] = train::evaluate(model, dataset);
+  std::cout << "Checkpoint " << checkpoint.string() << " (" << state.model << ", epoch " << state.epoch << "): test loss "
+            << std::fixed << std::setprecision(4) << loss << ", accuracy " << std::setprecision(2) << 100 * accuracy << "% on "
+            << dataset.test().count << " " << dataset_name << " test images" << std::endl;
+  return 0;
+}
+
+int evaluate_command(const Arguments& args) {
+  std::filesystem::path checkpoint = args.get("checkpoint", "");
+  CT_CHECK_AS(ValueError, !checkpoint.empty(), "evaluate: --checkpoint FILE is required");
+  std::string model = io::load_safetensors(checkpoint).metadata["model"];
+  io::TrainingState state{model};
+  if (auto meta = io::load_safetensors(checkpoint).metadata; meta.count("epoch")) state.epoch = std::stoll(meta["epoch"]);
+  if (model == "mlp") return run_evaluation<models::MLP>(args, state);
+  if (model == "cnn") return run_evaluation<models::CNN>(args, state);
+  if (model == "lenet") return run_evaluation<models::LeNet>(args, state);
+  throw ValueError(detail::format("evaluate: {} holds an unknown model '{}'", checkpoint.string(), model));
 }
 
 }  // namespace
@@ -121,8 +185,9 @@ int main(int argc, char** argv) {
       return argc < 2 ? 2 : 0;
     }
     std::string command = argv[1];
-    CT_CHECK_AS(ValueError, command == "train", "unknown command '{}' (try: cotangent train --help)", command);
+    CT_CHECK_AS(ValueError, command == "train" || command == "evaluate", "unknown command '{}' (try: cotangent --help)", command);
     Arguments args = parse(argc, argv, 2);
+    if (command == "evaluate") return evaluate_command(args);
     if (args.values.count("help")) {
       std::cout << kUsage;
       return 0;

@@ -5,4 +5,5 @@
 #include "cotangent/nn/activations.hpp"
 #include "cotangent/nn/layers.hpp"
 #include "cotangent/nn/losses.hpp"
+#include "cotangent/io/checkpoint.hpp"
 #include "cotangent/optim/optimizers.hpp"

@@ -86,6 +86,8 @@ class Epoch {
     std::future<LabeledBatch> next_;
   };
   iterator begin() const { return iterator(this, 0); }
+  /// Starts at batch `first` (to resume an epoch part way).
+  iterator begin_at(std::int64_t first) const { return iterator(this, first); }
   iterator end() const { return iterator(nullptr, batches_); }
   /// Batch `i` built synchronously.
   LabeledBatch batch(std::int64_t i) const;

@@ -10,11 +10,21 @@
 
 namespace ct::train {
 
+/// Where an epoch stands: batches done and the running sums its metrics come from.
+struct EpochProgress {
+  std::int64_t epoch = 0;  // 0-based
+  std::int64_t batch = 0;  // batches done in this epoch
+  double loss_sum = 0;
+  std::int64_t correct = 0, seen = 0;
+};
+
 struct FitOptions {
-  std::int64_t epochs = 12;
-  std::int64_t first_epoch = 0;     // to continue a run
+  std::int64_t epochs = 12;         // epochs in total, counting those already done
+  EpochProgress start;              // to continue a run where a checkpoint left it
   bool progress = true;
-  std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch, e.g. to save a checkpoint
+  std::int64_t checkpoint_every = 0;  // call on_checkpoint every N batches (0: never)
+  std::function<void(const EpochProgress&)> on_checkpoint;
+  std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch
 };
 
 /// Test loss and accuracy of `model` over the dataset's validation batches, in inference mode.
@@ -38,17 +48,21 @@ std::pair<double, double> evaluate(const Model& model, const data::ImageDataset&
 template <class Model, class Optimizer>
 std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::ImageDataset& dataset, const FitOptions& options = {}) {
   std::vector<EpochMetrics> history;
-  std::int64_t last = options.first_epoch + options.epochs;
-  for (auto& batches : dataset.training_epochs(options.epochs, options.first_epoch)) {
+  std::int64_t first = options.start.epoch;
+  for (auto& batches : dataset.training_epochs(std::max<std::int64_t>(options.epochs - first, 0), first)) {
     EpochMetrics m;
-    m.epoch = options.first_epoch + std::int64_t(history.size()) + 1;
-    ProgressBar bar(m.epoch, last, batches.batch_count(), options.progress);
+    m.epoch = first + std::int64_t(history.size()) + 1;
+    bool resumed = history.empty() && options.start.batch > 0;
+    EpochProgress p = resumed ? options.start : EpochProgress{m.epoch - 1};
+    ProgressBar bar(m.epoch, options.epochs, batches.batch_count(), options.progress);
     auto start = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    std::int64_t correct = 0, seen = 0, done = 0;
+    double& loss_sum = p.loss_sum;
+    std::int64_t &correct = p.correct, &seen = p.seen, &done = p.batch;
+    std::int64_t seen_at_start = seen;
     {
       LearningPhaseScope training(LearningPhase::training);
-      for (auto& [images, labels] : batches) {
+      for (auto it = batches.begin_at(done); it != batches.end(); ++it) {
+        auto& [images, labels] = *it;
         Tensor<float> logits;
         auto [loss, grad] = value_with_gradient(model, [&](const Model& m) {
           logits = m(images);
@@ -61,17 +75,21 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
         auto truth = labels.scalars();
         for (std::int64_t i = 0; i < n; ++i) correct += predicted[i] == truth[i];
         seen += n;
-        bar.update(++done, seen, loss_sum / double(seen));
+        bar.update(++done, seen - seen_at_start, loss_sum / double(seen));
+        if (options.checkpoint_every > 0 && options.on_checkpoint && done % options.checkpoint_every == 0 &&
+            done < batches.batch_count())
+          options.on_checkpoint(p);
       }
     }
     bar.finish();
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     m.training_loss = seen ? loss_sum / double(seen) : 0;
     m.training_accuracy = seen ? double(correct) / double(seen) : 0;
-    m.images_per_second = m.seconds > 0 ? double(seen) / m.seconds : 0;
+    m.images_per_second = m.seconds > 0 ? double(seen - seen_at_start) / m.seconds : 0;
     std::tie(m.test_loss, m.test_accuracy) = evaluate(model, dataset);
     history.push_back(m);
     if (options.on_epoch) options.on_epoch(m);
+    if (options.checkpoint_every > 0 && options.on_checkpoint) options.on_checkpoint(EpochProgress{m.epoch});
   }
   return history;
 }

@@ -1,0 +1,134 @@
+// Kernel and overhead benchmarks (Google Benchmark): matmul and conv2d at the talk's shapes in
+// GFLOP/s beside the machine's OpenBLAS cblas_sgemm, and the per-op cost of tiny ops with and
+// without recording for a gradient.
+//   build-bench/bench/ops_bench --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <cotangent/cotangent.hpp>
+#include <cotangent/models/classifiers.hpp>
+
+using namespace ct;
+
+namespace {
+
+void set_flops(benchmark::State& state, double flops_per_iteration) {
+  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * double(state.iterations()) / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+
+// The MLP's first layer: [128, 784] × [784, 512].
+void BM_Matmul_128x784x512(benchmark::State& state) {
+  auto a = random_uniform<float>({128, 784}), b = random_uniform<float>({784, 512});
+  for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b));
+  set_flops(state, 2.0 * 128 * 784 * 512);
+}
+BENCHMARK(BM_Matmul_128x784x512)->UseRealTime();
+
+void BM_OpenBLAS_sgemm_128x784x512(benchmark::State& state) {
+  std::vector<float> a(128 * 784, 1.0f), b(784 * 512, 1.0f), c(128 * 512);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, 512, 784, 1, a.data(), 784, b.data(), 512, 0, c.data(), 512);
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, 2.0 * 128 * 784 * 512);
+  state.SetLabel(openblas_get_corename());
+}
+BENCHMARK(BM_OpenBLAS_sgemm_128x784x512)->UseRealTime();
+
+// The CNN's second convolution: [128, 26, 26, 32] * [3, 3, 32, 64] -> [128, 24, 24, 64].
+constexpr double kConvFlops = 2.0 * 128 * 24 * 24 * 64 * 3 * 3 * 32;
+
+void BM_Conv2D_128x26x26x32_3x3x32x64(benchmark::State& state) {
+  auto x = random_uniform<float>({128, 26, 26, 32}), f = random_uniform<float>({3, 3, 32, 64});
+  for (auto _ : state) benchmark::DoNotOptimize(conv2d(x, f));
+  set_flops(state, kConvFlops);
+}
+BENCHMARK(BM_Conv2D_128x26x26x32_3x3x32x64)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The same convolution's FLOPs as one OpenBLAS GEMM of its im2col shape ([73728, 288] × [288, 64]).
+void BM_OpenBLAS_sgemm_conv_shape(benchmark::State& state) {
+  std::int64_t m = 128 * 24 * 24, k = 288, n = 64;
+  std::vector<float> a(m * k, 1.0f), b(k * n, 1.0f), c(m * n);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a.data(), k, b.data(), n, 0, c.data(), n);
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, kConvFlops);
+}
+BENCHMARK(BM_OpenBLAS_sgemm_conv_shape)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_Conv2D_ForwardBackward(benchmark::State& state) {
+  auto x = random_uniform<float>({128, 26, 26, 32}), f = random_uniform<float>({3, 3, 32, 64});
+  for (auto _ : state)
+    benchmark::DoNotOptimize(gradient(x, f, [](const Tensor<float>& x, const Tensor<float>& f) { return sum(conv2d(x, f)); }));
+  set_flops(state, 3 * kConvFlops);
+}
+BENCHMARK(BM_Conv2D_ForwardBackward)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Per-op overhead: a + b on 1-element tensors.
+void BM_AddScalarTensors(benchmark::State& state) {
+  Tensor<float> a{1.0f}, b{2.0f};
+  for (auto _ : state) benchmark::DoNotOptimize(a + b);
+}
+BENCHMARK(BM_AddScalarTensors);
+
+// The same while recording for a gradient (the recording is what an op costs in training).
+void BM_AddScalarTensorsRecorded(benchmark::State& state) {
+  Tensor<float> b{2.0f};
+  for (auto _ : state) {
+    state.PauseTiming();
+    Tensor<float> x{1.0f};
+    state.ResumeTiming();
+    auto g = gradient(x, [&](const Tensor<float>& x) {
+      Tensor<float> y = x;
+      for (int i = 0; i < 100; ++i) y = y + b;
+      return y;
+    });
+    benchmark::DoNotOptimize(g);
+  }
+  state.counters["ns/op"] = benchmark::Counter(double(state.iterations()) * 100, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns/op"] = state.counters["ns/op"] * 1e9;
+}
+BENCHMARK(BM_AddScalarTensorsRecorded);
+
+// A chain of 100 tiny ops: forward alone, then forward + backward.
+void BM_Chain100_Forward(benchmark::State& state) {
+  Tensor<float> x{1.0f}, b{2.0f};
+  for (auto _ : state) {
+    Tensor<float> y = x;
+    for (int i = 0; i < 100; ++i) y = y * b;
+    benchmark::DoNotOptimize(y);
+  }
+}
+BENCHMARK(BM_Chain100_Forward);
+
+void BM_Chain100_ForwardBackward(benchmark::State& state) {
+  Tensor<float> b{2.0f};
+  for (auto _ : state) {
+    auto g = gradient(Tensor<float>{1.0f}, [&](const Tensor<float>& x) {
+      Tensor<float> y = x;
+      for (int i = 0; i < 100; ++i) y = y * b;
+      return y;
+    });
+    benchmark::DoNotOptimize(g);
+  }
+}
+BENCHMARK(BM_Chain100_ForwardBackward);
+
+// One training step of the talk's MLP at batch 1.
+void BM_MlpTrainingStepBatch1(benchmark::State& state) {
+  models::MLP model;
+  SGD optimizer(model, {.learning_rate = 0.01f});
+  auto image = random_uniform<float>({1, 28, 28, 1});
+  Tensor<std::int32_t> label{3};
+  for (auto _ : state) {
+    auto grad = gradient(model, [&](const models::MLP& m) { return softmax_cross_entropy(m(image), label); });
+    optimizer.update(model, grad);
+  }
+}
+BENCHMARK(BM_MlpTrainingStepBatch1)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
