@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The command line end to end on a small slice of MNIST: train with checkpoints, resume a run
+# from its checkpoint, check it ends byte-for-byte where an uninterrupted run ends, evaluate.
+set -euo pipefail
+cli="$1"
+work="$2"
+rm -rf "$work" && mkdir -p "$work"
+common=(--model mlp --dataset mnist --batch-size 64 --limit 640 --seed 5 --no-download --checkpoint-every 4)
+
+"$cli" train "${common[@]}" --epochs 2 --output "$work/straight" > "$work/straight.log"
+"$cli" train "${common[@]}" --epochs 1 --output "$work/first" > "$work/first.log"
+cp -r "$work/first" "$work/resumed"
+"$cli" train "${common[@]}" --epochs 2 --resume "$work/resumed" --output "$work/resumed" > "$work/resumed.log"
+grep -q "Resuming at epoch 2, batch 0" "$work/resumed.log"
+cmp "$work/straight/checkpoint.safetensors" "$work/resumed/checkpoint.safetensors"
+grep -q '"final_test_accuracy"' "$work/straight/summary.json"
+[ "$(wc -l < "$work/straight/metrics.csv")" -eq 3 ]
+
+"$cli" evaluate --checkpoint "$work/straight/checkpoint.safetensors" --dataset mnist --no-download > "$work/evaluate.log"
+grep -q "accuracy" "$work/evaluate.log"
+accuracy=$(sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' "$work/evaluate.log")
+awk -v a="$accuracy" 'BEGIN { exit !(a > 70) }'
+
+# Bad input is a clear error, not a crash.
+if "$cli" train --model nope > "$work/bad.log" 2>&1; then exit 1; fi
+grep -q "is not mlp, cnn or lenet" "$work/bad.log"
+if "$cli" evaluate --checkpoint "$work/missing.safetensors" > "$work/bad.log" 2>&1; then exit 1; fi
+grep -q "cannot open" "$work/bad.log"
+echo "command line: ok"
