@@ -132,3 +132,20 @@ TEST(NN, Errors) {
   expect_error<ShapeError>([&] { (void)matmul(zeros<float>({2, 3}), zeros<float>({2, 3})); }, {"matmul", "[2, 3]", "inner"});
   expect_error<ShapeError>([&] { (void)matmul(zeros<float>({3}), zeros<float>({3, 2})); }, {"matmul", "rank"});
 }
+
+TEST(NN, Float32ConvolutionMatchesFloat64) {
+  // float32 runs on oneDNN, float64 on im2col + BLAS: the two paths must agree.
+  for (auto padding : {Padding::valid, Padding::same})
+    for (std::int64_t stride : {1, 2})
+      for (std::int64_t dilation : {1, 2}) {
+        auto x = sample({3, 9, 8, 5}, -1, 1), f = sample({3, 2, 5, 4}, -1, 1, 2);
+        auto loss = [&](const auto& x, const auto& f) { return sum(square(conv2d(x, f, {stride, stride}, padding, {dilation, dilation}))); };
+        auto [gx, gf] = gradient(x, f, loss);
+        auto [gx32, gf32] = gradient(Tensor<float>(x), Tensor<float>(f), loss);
+        auto y = conv2d(x, f, {stride, stride}, padding, {dilation, dilation});
+        auto y32 = conv2d(Tensor<float>(x), Tensor<float>(f), {stride, stride}, padding, {dilation, dilation});
+        EXPECT_TRUE(all_close(Tensor<double>(y32), y, 1e-4, 1e-5)) << int(padding) << stride << dilation;
+        EXPECT_TRUE(all_close(Tensor<double>(gx32), gx, 1e-4, 1e-4)) << int(padding) << stride << dilation;
+        EXPECT_TRUE(all_close(Tensor<double>(gf32), gf, 1e-4, 1e-4)) << int(padding) << stride << dilation;
+      }
+}

@@ -7,6 +7,7 @@
 
 #include "cpu_backend.hpp"
 #include "gemm.hpp"
+#include "onednn_conv.hpp"
 
 namespace ct::cpu {
 namespace {
@@ -293,6 +294,12 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
   });
 }
 
+/// float32 convolutions go to oneDNN (where it takes the geometry); float64 stays on im2col.
+template <class T>
+bool use_onednn(const Shape& input, const Shape& filter, const Window2D& w) {
+  return std::is_same_v<T, float> && onednn::supports(input, filter, w);
+}
+
 template <class Body>
 void floating(DType dtype, const char* op, Body&& body) {
   CT_CHECK_AS(DTypeError, is_floating(dtype), "{}: unsupported dtype {}", op, dtype);
@@ -311,6 +318,7 @@ RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, co
   floating(x.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     if (depthwise) depthwise_forward<T>(x, f, out, g);
+    else if (use_onednn<T>(x.shape, f.shape, w)) onednn::conv_forward(x.data_as<float>(), f.data_as<float>(), out.data_as<float>(), x.shape, f.shape, w);
     else conv_forward<T>(x, f, out, g);
   });
   return out;
@@ -326,6 +334,7 @@ RawTensor CpuBackend::conv2d_backward_input(const RawTensor& dy_in, const RawTen
     using T = decltype(tag);
     if (dy.count() == 0) std::fill(dx.data_as<T>(), dx.data_as<T>() + dx.count(), T(0));
     else if (depthwise) depthwise_backward_input<T>(dy, f, dx, g);
+    else if (use_onednn<T>(input_shape, f.shape, w)) onednn::conv_backward_input(dy.data_as<float>(), f.data_as<float>(), dx.data_as<float>(), input_shape, f.shape, w);
     else conv_backward_input<T>(dy, f, dx, g);
   });
   return dx;
@@ -341,6 +350,7 @@ RawTensor CpuBackend::conv2d_backward_filter(const RawTensor& input, const RawTe
     using T = decltype(tag);
     if (dy.count() == 0) std::fill(df.data_as<T>(), df.data_as<T>() + df.count(), T(0));
     else if (depthwise) depthwise_backward_filter<T>(x, dy, df, g);
+    else if (use_onednn<T>(x.shape, filter_shape, w)) onednn::conv_backward_filter(x.data_as<float>(), dy.data_as<float>(), df.data_as<float>(), x.shape, filter_shape, w);
     else conv_backward_filter<T>(x, dy, df, g);
   });
   return df;

@@ -1,0 +1,136 @@
+// One side of the training comparison: trains the talk's MLP or CNN with SGD (learning rate 0.1,
+// batch 128, seed 1) on MNIST in the same shuffled order, either with cotangent (the code path of
+// `cotangent train`) or with a LibTorch twin of the same model, and prints one JSON line:
+// seconds per epoch, images/s, test accuracy and the process's peak RSS.
+//   train_compare cotangent|libtorch mlp|cnn EPOCHS [TRAINING_LIMIT]
+#include <sys/resource.h>
+
+#include <cotangent/cotangent.hpp>
+#include <cotangent/models/classifiers.hpp>
+#include <cotangent/train/trainer.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+using namespace ct;
+
+namespace {
+
+long peak_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+void report(const char* side, const std::string& model, double seconds, double images, double accuracy, std::int64_t epochs) {
+  std::printf("{\"side\": \"%s\", \"model\": \"%s\", \"seconds_per_epoch\": %.3f, \"images_per_second\": %.1f, "
+              "\"test_accuracy\": %.4f, \"peak_rss_mib\": %.1f}\n",
+              side, model.c_str(), seconds / double(epochs), images / seconds, accuracy, double(peak_rss_kib()) / 1024);
+}
+
+template <class Model>
+void run_cotangent(const std::string& name, const data::ImageDataset& dataset, std::int64_t epochs) {
+  default_generator().reseed(1);
+  Model model;
+  SGD optimizer(model, {.learning_rate = 0.1f});
+  auto history = train::fit(model, optimizer, dataset, {.epochs = epochs, .progress = false});
+  double seconds = 0, images = 0;
+  for (auto& m : history) seconds += m.seconds, images += m.images_per_second * m.seconds;
+  report("cotangent", name, seconds, images, history.back().test_accuracy, epochs);
+}
+
+struct TorchMLP : torch::nn::Module {
+  torch::nn::Linear input{784, 512}, hidden{512, 512}, output{512, 10};
+  TorchMLP() {
+    register_module("input", input);
+    register_module("hidden", hidden);
+    register_module("output", output);
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = x.reshape({x.size(0), 784});
+    return output(torch::relu(hidden(torch::relu(input(x)))));
+  }
+};
+
+struct TorchCNN : torch::nn::Module {
+  torch::nn::Conv2d conv1a{torch::nn::Conv2dOptions(1, 32, 3)}, conv1b{torch::nn::Conv2dOptions(32, 64, 3)};
+  torch::nn::Linear input{9216, 512}, hidden{512, 512}, output{512, 10};
+  TorchCNN() {
+    register_module("conv1a", conv1a);
+    register_module("conv1b", conv1b);
+    register_module("input", input);
+    register_module("hidden", hidden);
+    register_module("output", output);
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::max_pool2d(torch::relu(conv1b(torch::relu(conv1a(x)))), 2, 2);
+    x = x.reshape({x.size(0), 9216});
+    return output(torch::relu(hidden(torch::relu(input(x)))));
+  }
+};
+
+/// Our batch (NHWC float, int32 labels) as LibTorch tensors (NCHW, int64).
+std::pair<torch::Tensor, torch::Tensor> to_torch(const data::LabeledBatch& b) {
+  auto x = b.data.scalars();
+  auto y = b.label.scalars();
+  auto n = b.data.shape(0);
+  auto images = torch::from_blob(x.data(), {n, 28, 28, 1}).permute({0, 3, 1, 2}).contiguous();
+  auto labels = torch::from_blob(y.data(), {n}, torch::kInt32).to(torch::kInt64);
+  return {images, labels};
+}
+
+template <class Net>
+void run_libtorch(const std::string& name, const data::ImageDataset& dataset, std::int64_t epochs) {
+  torch::manual_seed(1);
+  auto net = std::make_shared<Net>();
+  torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(0.1));
+  double seconds = 0, images = 0, accuracy = 0;
+  for (auto& epoch : dataset.training_epochs(epochs)) {
+    net->train();
+    auto start = std::chrono::steady_clock::now();
+    for (auto& batch : epoch) {
+      auto [x, y] = to_torch(batch);
+      optimizer.zero_grad();
+      auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+      loss.backward();
+      optimizer.step();
+      images += double(x.size(0));
+    }
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    net->eval();
+    torch::NoGradGuard no_grad;
+    std::int64_t correct = 0, total = 0;
+    for (auto& batch : dataset.validation()) {
+      auto [x, y] = to_torch(batch);
+      correct += net->forward(x).argmax(1).eq(y).sum().item<std::int64_t>();
+      total += x.size(0);
+    }
+    accuracy = double(correct) / double(total);
+  }
+  report("libtorch", name, seconds, images, accuracy, epochs);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: train_compare cotangent|libtorch mlp|cnn EPOCHS [TRAINING_LIMIT]\n");
+    return 2;
+  }
+  std::string side = argv[1], model = argv[2];
+  std::int64_t epochs = std::atoll(argv[3]);
+  data::DatasetOptions options;
+  options.seed = 1;
+  options.download = false;
+  if (argc > 4) options.training_limit = std::atoll(argv[4]);
+  auto dataset = MNIST(128, options);
+  if (side == "cotangent") {
+    if (model == "mlp") run_cotangent<models::MLP>(model, dataset, epochs);
+    else run_cotangent<models::CNN>(model, dataset, epochs);
+  } else {
+    if (model == "mlp") run_libtorch<TorchMLP>(model, dataset, epochs);
+    else run_libtorch<TorchCNN>(model, dataset, epochs);
+  }
+}
