@@ -104,7 +104,7 @@ void run_libtorch(const std::string& name, const data::ImageDataset& dataset, st
     std::int64_t correct = 0, total = 0;
     for (auto& batch : dataset.validation()) {
       auto [x, y] = to_torch(batch);
-      correct += net->forward(x).argmax(1).eq(y).sum().item<std::int64_t>();
+      correct += net->forward(x).argmax(1).eq(y).sum().template item<std::int64_t>();
       total += x.size(0);
     }
     accuracy = double(correct) / double(total);

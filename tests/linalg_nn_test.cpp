@@ -134,7 +134,7 @@ TEST(NN, Errors) {
 }
 
 TEST(NN, Float32ConvolutionMatchesFloat64) {
-  // float32 runs on oneDNN, float64 on im2col + BLAS: the two paths must agree.
+  // float32 runs on oneDNN's sgemm, float64 on OpenBLAS: the two paths must agree.
   for (auto padding : {Padding::valid, Padding::same})
     for (std::int64_t stride : {1, 2})
       for (std::int64_t dilation : {1, 2}) {
