@@ -78,3 +78,15 @@ TEST(Optimizers, Schedules) {
   EXPECT_NEAR(warm(5), 0.5f * cosine(5), 1e-6);
   EXPECT_FLOAT_EQ(warm(20), cosine(20));
 }
+
+TEST(Optimizers, UpdatesInPlaceOnlyWhenNotShared) {
+  Quadratic q;
+  Tensor<double> copy = q.x;  // shared: the update must copy, leaving `copy` as it was
+  SGD sgd(q, {.learning_rate = 0.1f});
+  sgd.update(q, gradient(q, loss));
+  EXPECT_EQ(copy.scalars(), (std::vector<double>{1, -2}));
+  expect_values(q.x.scalars(), {1.4, -1.0});
+  auto* storage = q.x.raw().storage.get();
+  sgd.update(q, gradient(q, loss));  // not shared now: same buffer
+  EXPECT_EQ(q.x.raw().storage.get(), storage);
+}

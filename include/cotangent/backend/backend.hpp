@@ -61,7 +61,8 @@ class Backend {
   /// Batched matrix product over the last two dimensions; batch dimensions broadcast.
   virtual RawTensor matmul(const RawTensor& a, const RawTensor& b, bool transpose_a,
                            bool transpose_b) = 0;
-  /// NHWC input, HWIO filter; `groups` = input channels for a depthwise filter (H, W, C, M).
+  /// NHWC input, HWIO filter; with `depthwise` the filter is [H, W, C, M] and each input channel
+  /// has its own M filters.
   virtual RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
                            bool depthwise) = 0;
   virtual RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter,
@@ -86,6 +87,9 @@ class Backend {
   /// The adjoint of pad: folds the padded gradient back onto the input's shape.
   virtual RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                                  std::span<const std::int64_t> after, PadMode mode) = 0;
+
+  /// y = a·y + b·x in place (same shape and dtype, y contiguous): fused optimizer updates.
+  virtual void axpby(RawTensor& y, double a, const RawTensor& x, double b) = 0;
 
   /// Host <-> device copies of a contiguous tensor's bytes.
   virtual RawTensor from_host(const void* data, const Shape& shape, DType dtype) = 0;

@@ -148,6 +148,21 @@ template <Scalar T> Tensor<T>& Tensor<T>::operator-=(const Tensor& o) { return *
 template <Scalar T> Tensor<T>& Tensor<T>::operator*=(const Tensor& o) { return *this = *this * o; }
 template <Scalar T> Tensor<T>& Tensor<T>::operator/=(const Tensor& o) { return *this = *this / o; }
 
+/// y = a·y + b·x, in place when y's storage is not shared (copy-on-write otherwise), never
+/// recorded: the fused update optimizers use. update(p, 1, g, -lr) is p -= lr·g in one sweep.
+template <FloatingPoint T>
+void update(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& x, std::type_identity_t<T> b) {
+  CT_CHECK(y.shape() == x.shape(), "update: shapes {} and {} differ", y.shape(), x.shape());
+  auto& backend = detail::backend_of("update", y, x);
+  if (y.raw().storage.use_count() != 1 || !y.raw().is_contiguous() ||
+      y.raw().count() * std::int64_t(sizeof(T)) != std::int64_t(y.raw().storage->nbytes())) {
+    y = detail::wrap<T>(backend.contiguous(y.raw()));  // someone else sees these values: copy first
+  }
+  y.set_node(nullptr);
+  RawTensor raw = y.raw();
+  backend.axpby(raw, double(a), x.raw(), double(b));
+}
+
 /// True when every element of `a` and `b` is within atol + rtol * |b| (same shapes).
 template <FloatingPoint T>
 bool all_close(const Tensor<T>& a, const Tensor<T>& b, double rtol = 1e-5, double atol = 1e-8);

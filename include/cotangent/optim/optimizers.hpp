@@ -52,14 +52,17 @@ class SGD {
     double lr = options.learning_rate / (1 + options.decay * double(moments.step));
     double mu = options.momentum;
     bool nesterov = options.nesterov;
+    // Fused, in-place updates: one sweep per tensor, no temporaries.
     detail::for_each_state([&](auto& p, const auto& g, auto& v) {
       using T = detail::ScalarOf<decltype(p)>;
-      if (mu == 0) {
-        p = p - g * T(lr);
-        return;
+      if (mu == 0) return ct::update(p, T(1), g, T(-lr));
+      ct::update(v, T(mu), g, T(-lr));
+      if (nesterov) {
+        ct::update(p, T(1), v, T(mu));
+        ct::update(p, T(1), g, T(-lr));
+      } else {
+        ct::update(p, T(1), v, T(1));
       }
-      v = v * T(mu) - g * T(lr);
-      p = nesterov ? p + v * T(mu) - g * T(lr) : p + v;
     }, model, grad, moments.states);
   }
   std::int64_t step() const { return moments.step; }

@@ -37,6 +37,7 @@ class CpuBackend final : public Backend {
                 PadMode mode, double value) override;
   RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                          std::span<const std::int64_t> after, PadMode mode) override;
+  void axpby(RawTensor& y, double a, const RawTensor& x, double b) override;
   RawTensor from_host(const void* data, const Shape& shape, DType dtype) override;
   void to_host(const RawTensor& x, void* out) override;
   RawTensor fill(const Shape& shape, DType dtype, double value) override;

@@ -221,6 +221,26 @@ RawTensor CpuBackend::contiguous(const RawTensor& x) {
   return out;
 }
 
+void CpuBackend::axpby(RawTensor& y, double a, const RawTensor& x_in, double b) {
+  CT_CHECK(y.shape == x_in.shape && y.dtype == x_in.dtype && y.is_contiguous(), "axpby: {} {} and {} {} do not match",
+           y.shape, y.dtype, x_in.shape, x_in.dtype);
+  RawTensor x = dense(x_in);
+  visit_dtype(y.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      T* py = y.data_as<T>();
+      const T* px = x.data_as<T>();
+      T ta = T(a), tb = T(b);
+      parallel_for(y.count(), kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+#pragma omp simd
+        for (std::int64_t i = begin; i < end; ++i) py[i] = ta * py[i] + tb * px[i];
+      });
+    } else {
+      throw DTypeError(detail::format("axpby: unsupported dtype {}", y.dtype));
+    }
+  });
+}
+
 RawTensor CpuBackend::from_host(const void* data, const Shape& shape, DType dtype) {
   RawTensor out = RawTensor::empty(shape, dtype, Device::cpu());
   std::size_t bytes = std::size_t(shape.count()) * dtype_size(dtype);
