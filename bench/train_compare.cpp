@@ -76,7 +76,8 @@ std::pair<torch::Tensor, torch::Tensor> to_torch(const data::LabeledBatch& b) {
   auto x = b.data.scalars();
   auto y = b.label.scalars();
   auto n = b.data.shape(0);
-  auto images = torch::from_blob(x.data(), {n, 28, 28, 1}).permute({0, 3, 1, 2}).contiguous();
+  // clone: with one channel the permuted view is already contiguous and would alias `x`.
+  auto images = torch::from_blob(x.data(), {n, 28, 28, 1}).permute({0, 3, 1, 2}).clone(torch::MemoryFormat::Contiguous);
   auto labels = torch::from_blob(y.data(), {n}, torch::kInt32).to(torch::kInt64);
   return {images, labels};
 }
