@@ -275,9 +275,12 @@ void save_safetensors(const std::filesystem::path& path, const std::vector<Named
 }
 
 Safetensors load_safetensors(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   CT_CHECK_AS(IOError, in.good(), "{}: cannot open the file", path.string());
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(in.tellg()));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size()));
+  CT_CHECK_AS(IOError, in.good() || bytes.empty(), "{}: read failed", path.string());
   return from_safetensors(bytes.data(), bytes.size(), path.string());
 }
 
