@@ -65,9 +65,14 @@ class LocalServer {
     }
     close(out[1]);
     char line[32] = {};
-    ssize_t n = read(out[0], line, sizeof(line) - 1);
+    std::size_t got = 0;
+    while (got < sizeof(line) - 1 && !std::memchr(line, '\n', got)) {  // the whole line, however it arrives
+      ssize_t n = read(out[0], line + got, sizeof(line) - 1 - got);
+      if (n <= 0) break;
+      got += std::size_t(n);
+    }
     close(out[0]);
-    if (n <= 0) throw std::runtime_error("the test HTTP server did not start (is python3 installed?)");
+    if (!std::memchr(line, '\n', got)) throw std::runtime_error("the test HTTP server did not start (is python3 installed?)");
     url_ = "http://127.0.0.1:" + std::string(line, std::strcspn(line, "\n")) + "/";
   }
   ~LocalServer() {

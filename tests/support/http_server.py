@@ -53,7 +53,14 @@ def main():
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    print(server.server_address[1], flush=True)
+    # Tell the test the port, then detach from the pipe: the test closes its end after reading,
+    # and a later write to it (at exit) must not kill the server.
+    try:
+        print(server.server_address[1], flush=True)
+    except BrokenPipeError:
+        pass
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
     threading.Timer(lifetime, server.shutdown).start()
     server.serve_forever()
 
