@@ -16,13 +16,21 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
   Tensor<T> y = detail::wrap<T>(backend.matmul(a.raw(), b.raw(), transpose_a, transpose_b));
   if constexpr (FloatingPoint<T>) {
     if (detail::tracking(a, b))
-      detail::record(y, {&a, &b}, [a, b, transpose_a, transpose_b](const AnyTensor& dy_, const AnyTensor&) {
+      // Only the gradients of tracked operands are computed (an input batch needs none).
+      detail::record(y, {&a, &b}, [a, b, transpose_a, transpose_b, ta = detail::tracked(a),
+                                   tb = detail::tracked(b)](const AnyTensor& dy_, const AnyTensor&) {
         Tensor<T> dy(dy_), da, db;
-        if (!transpose_a && !transpose_b) da = matmul(dy, b, false, true), db = matmul(a, dy, true, false);
-        if (transpose_a && !transpose_b) da = matmul(b, dy, false, true), db = matmul(a, dy, false, false);
-        if (!transpose_a && transpose_b) da = matmul(dy, b, false, false), db = matmul(dy, a, true, false);
-        if (transpose_a && transpose_b) da = matmul(b, dy, true, true), db = matmul(dy, a, true, true);
-        return detail::grads(sum_to(da, a.shape()), sum_to(db, b.shape()));
+        if (ta) {
+          if (!transpose_a) da = matmul(dy, b, false, !transpose_b);
+          else da = transpose_b ? matmul(b, dy, true, true) : matmul(b, dy, false, true);
+          da = sum_to(da, a.shape());
+        }
+        if (tb) {
+          if (!transpose_b) db = matmul(a, dy, !transpose_a, false);
+          else db = transpose_a ? matmul(dy, a, true, true) : matmul(dy, a, true, false);
+          db = sum_to(db, b.shape());
+        }
+        return detail::grads(std::move(da), std::move(db));
       });
   }
   return y;

@@ -40,10 +40,11 @@ template <FloatingPoint T>
 Tensor<T> conv2d_window(const Tensor<T>& input, const Tensor<T>& filter, const Window2D& w, bool depthwise) {
   Tensor<T> y = wrap<T>(backend_of("conv2d", input, filter).conv2d(input.raw(), filter.raw(), w, depthwise));
   if (tracking(input, filter))
-    record(y, {&input, &filter}, [input, filter, w, depthwise](const AnyTensor& dy_, const AnyTensor&) {
-      Tensor<T> dy(dy_);
-      return grads(conv2d_backward_input(dy, filter, input.shape(), w, depthwise),
-                   conv2d_backward_filter(input, dy, filter.shape(), w, depthwise));
+    record(y, {&input, &filter}, [input, filter, w, depthwise, ti = tracked(input), tf = tracked(filter)](const AnyTensor& dy_, const AnyTensor&) {
+      Tensor<T> dy(dy_), dx, df;  // only for tracked operands: the first layer's input needs none
+      if (ti) dx = conv2d_backward_input(dy, filter, input.shape(), w, depthwise);
+      if (tf) df = conv2d_backward_filter(input, dy, filter.shape(), w, depthwise);
+      return grads(std::move(dx), std::move(df));
     });
   return y;
 }
