@@ -10,6 +10,11 @@ namespace {
 bool blas_layout(const RawTensor& x, bool& transposed, std::int64_t& ld) {
   int n = x.rank();
   std::int64_t r = x.shape[n - 2], c = x.shape[n - 1], sr = x.strides[n - 2], sc = x.strides[n - 1];
+  if (r == 0 || c == 0) {  // no elements: any layout will do
+    transposed = false;
+    ld = std::max<std::int64_t>(c, 1);
+    return true;
+  }
   if ((sc == 1 || c == 1) && (r == 1 || sr >= std::max<std::int64_t>(c, 1))) {
     transposed = false;
     ld = r == 1 ? std::max<std::int64_t>(c, 1) : sr;
@@ -29,8 +34,8 @@ RawTensor CpuBackend::matmul(const RawTensor& a_in, const RawTensor& b_in, bool 
   CT_CHECK_AS(DTypeError, a_in.dtype == b_in.dtype && a_in.dtype != DType::boolean,
               "matmul: unsupported dtypes {} and {}", a_in.dtype, b_in.dtype);
   RawTensor a = a_in, b = b_in;
-  bool a_t, b_t;
-  std::int64_t lda, ldb;
+  bool a_t = false, b_t = false;
+  std::int64_t lda = 1, ldb = 1;
   if (!blas_layout(a, a_t, lda)) a = contiguous(a), blas_layout(a, a_t, lda);
   if (!blas_layout(b, b_t, ldb)) b = contiguous(b), blas_layout(b, b_t, ldb);
 
