@@ -13,8 +13,8 @@ using namespace ct;
 namespace {
 
 void set_flops(benchmark::State& state, double flops_per_iteration) {
-  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * double(state.iterations()) / 1e9,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops_per_iteration * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 
 // The MLP's first layer: [128, 784] × [784, 512].
@@ -28,7 +28,8 @@ BENCHMARK(BM_Matmul_128x784x512)->UseRealTime();
 void BM_OpenBLAS_sgemm_128x784x512(benchmark::State& state) {
   std::vector<float> a(128 * 784, 1.0f), b(784 * 512, 1.0f), c(128 * 512);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, 512, 784, 1, a.data(), 784, b.data(), 512, 0, c.data(), 512);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, 512, 784, 1, a.data(), 784,
+                b.data(), 512, 0, c.data(), 512);
     benchmark::ClobberMemory();
   }
   set_flops(state, 2.0 * 128 * 784 * 512);
@@ -51,7 +52,8 @@ void BM_OpenBLAS_sgemm_conv_shape(benchmark::State& state) {
   std::int64_t m = 128 * 24 * 24, k = 288, n = 64;
   std::vector<float> a(m * k, 1.0f), b(k * n, 1.0f), c(m * n);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a.data(), k, b.data(), n, 0, c.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a.data(), k, b.data(), n, 0,
+                c.data(), n);
     benchmark::ClobberMemory();
   }
   set_flops(state, kConvFlops);
@@ -61,7 +63,8 @@ BENCHMARK(BM_OpenBLAS_sgemm_conv_shape)->UseRealTime()->Unit(benchmark::kMillise
 void BM_Conv2D_ForwardBackward(benchmark::State& state) {
   auto x = random_uniform<float>({128, 26, 26, 32}), f = random_uniform<float>({3, 3, 32, 64});
   for (auto _ : state)
-    benchmark::DoNotOptimize(gradient(x, f, [](const Tensor<float>& x, const Tensor<float>& f) { return sum(conv2d(x, f)); }));
+    benchmark::DoNotOptimize(gradient(
+        x, f, [](const Tensor<float>& x, const Tensor<float>& f) { return sum(conv2d(x, f)); }));
   set_flops(state, 3 * kConvFlops);
 }
 BENCHMARK(BM_Conv2D_ForwardBackward)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -119,7 +122,8 @@ void BM_MlpTrainingStepBatch1(benchmark::State& state) {
   auto image = random_uniform<float>({1, 28, 28, 1});
   Tensor<std::int32_t> label{3};
   for (auto _ : state) {
-    auto grad = gradient(model, [&](const models::MLP& m) { return softmax_cross_entropy(m(image), label); });
+    auto grad = gradient(
+        model, [&](const models::MLP& m) { return softmax_cross_entropy(m(image), label); });
     optimizer.update(model, grad);
   }
 }

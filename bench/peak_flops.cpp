@@ -6,8 +6,8 @@
 #include <cstdio>
 
 namespace {
-constexpr int kLanes = 16;        // floats per vector the compiler may form (AVX-512)
-constexpr int kChains = 12;       // enough independent FMAs to hide their latency
+constexpr int kLanes = 16;   // floats per vector the compiler may form (AVX-512)
+constexpr int kChains = 12;  // enough independent FMAs to hide their latency
 constexpr long kIterations = 20'000'000;
 
 float run_thread() {
@@ -38,7 +38,8 @@ int main() {
       threads = omp_get_num_threads();
       sink += run_thread();
     }
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double gflops = 2.0 * kLanes * kChains * double(kIterations) * threads / seconds / 1e9;
     if (gflops > best) best = gflops;
     if (sink == 42) std::printf(" ");

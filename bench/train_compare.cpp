@@ -24,14 +24,19 @@ long peak_rss_kib() {
   return usage.ru_maxrss;
 }
 
-void report(const char* side, const std::string& model, double seconds, double images, double accuracy, std::int64_t epochs) {
-  std::printf("{\"side\": \"%s\", \"model\": \"%s\", \"seconds_per_epoch\": %.3f, \"images_per_second\": %.1f, "
-              "\"test_accuracy\": %.4f, \"peak_rss_mib\": %.1f}\n",
-              side, model.c_str(), seconds / double(epochs), images / seconds, accuracy, double(peak_rss_kib()) / 1024);
+void report(const char* side, const std::string& model, double seconds, double images,
+            double accuracy, std::int64_t epochs) {
+  std::printf(
+      "{\"side\": \"%s\", \"model\": \"%s\", \"seconds_per_epoch\": %.3f, \"images_per_second\": "
+      "%.1f, "
+      "\"test_accuracy\": %.4f, \"peak_rss_mib\": %.1f}\n",
+      side, model.c_str(), seconds / double(epochs), images / seconds, accuracy,
+      double(peak_rss_kib()) / 1024);
 }
 
 template <class Model>
-void run_cotangent(const std::string& name, const data::ImageDataset& dataset, std::int64_t epochs) {
+void run_cotangent(const std::string& name, const data::ImageDataset& dataset,
+                   std::int64_t epochs) {
   default_generator().reseed(1);
   Model model;
   SGD optimizer(model, {.learning_rate = 0.1f});
@@ -55,7 +60,8 @@ struct TorchMLP : torch::nn::Module {
 };
 
 struct TorchCNN : torch::nn::Module {
-  torch::nn::Conv2d conv1a{torch::nn::Conv2dOptions(1, 32, 3)}, conv1b{torch::nn::Conv2dOptions(32, 64, 3)};
+  torch::nn::Conv2d conv1a{torch::nn::Conv2dOptions(1, 32, 3)},
+      conv1b{torch::nn::Conv2dOptions(32, 64, 3)};
   torch::nn::Linear input{9216, 512}, hidden{512, 512}, output{512, 10};
   TorchCNN() {
     register_module("conv1a", conv1a);
@@ -77,7 +83,9 @@ std::pair<torch::Tensor, torch::Tensor> to_torch(const data::LabeledBatch& b) {
   auto y = b.label.scalars();
   auto n = b.data.shape(0);
   // clone: with one channel the permuted view is already contiguous and would alias `x`.
-  auto images = torch::from_blob(x.data(), {n, 28, 28, 1}).permute({0, 3, 1, 2}).clone(torch::MemoryFormat::Contiguous);
+  auto images = torch::from_blob(x.data(), {n, 28, 28, 1})
+                    .permute({0, 3, 1, 2})
+                    .clone(torch::MemoryFormat::Contiguous);
   auto labels = torch::from_blob(y.data(), {n}, torch::kInt32).to(torch::kInt64);
   return {images, labels};
 }
@@ -117,7 +125,8 @@ void run_libtorch(const std::string& name, const data::ImageDataset& dataset, st
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: train_compare cotangent|libtorch mlp|cnn EPOCHS [TRAINING_LIMIT]\n");
+    std::fprintf(stderr,
+                 "usage: train_compare cotangent|libtorch mlp|cnn EPOCHS [TRAINING_LIMIT]\n");
     return 2;
   }
   std::string side = argv[1], model = argv[2];
@@ -128,10 +137,14 @@ int main(int argc, char** argv) {
   if (argc > 4) options.training_limit = std::atoll(argv[4]);
   auto dataset = MNIST(128, options);
   if (side == "cotangent") {
-    if (model == "mlp") run_cotangent<models::MLP>(model, dataset, epochs);
-    else run_cotangent<models::CNN>(model, dataset, epochs);
+    if (model == "mlp")
+      run_cotangent<models::MLP>(model, dataset, epochs);
+    else
+      run_cotangent<models::CNN>(model, dataset, epochs);
   } else {
-    if (model == "mlp") run_libtorch<TorchMLP>(model, dataset, epochs);
-    else run_libtorch<TorchCNN>(model, dataset, epochs);
+    if (model == "mlp")
+      run_libtorch<TorchMLP>(model, dataset, epochs);
+    else
+      run_libtorch<TorchCNN>(model, dataset, epochs);
   }
 }

@@ -35,7 +35,10 @@ int main() {
   };
   auto [automatic, automatic_bytes] = measure(naive_swish);
   auto [custom, custom_bytes] = measure(my_swish);
-  std::cout << "same gradient: " << (all_close(automatic, custom, 1e-5, 1e-6) ? "yes" : "no") << "\n"
-            << "bytes kept for the backward pass, automatic derivative:    " << automatic_bytes << "\n"
-            << "bytes kept for the backward pass, hand-written derivative: " << custom_bytes << "\n";
+  std::cout << "same gradient: " << (all_close(automatic, custom, 1e-5, 1e-6) ? "yes" : "no")
+            << "\n"
+            << "bytes kept for the backward pass, automatic derivative:    " << automatic_bytes
+            << "\n"
+            << "bytes kept for the backward pass, hand-written derivative: " << custom_bytes
+            << "\n";
 }

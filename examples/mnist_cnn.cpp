@@ -30,9 +30,8 @@ int main(int argc, char** argv) {
   for (auto [epoch, batches] : enumerate(dataset.training_epochs(epochs))) {
     Context::local().learning_phase = LearningPhase::training;
     for (auto& [images, labels] : batches) {
-      auto [loss, grad] = value_with_gradient(model, [&](const CNN& m) {
-        return softmax_cross_entropy(m(images), labels);
-      });
+      auto [loss, grad] = value_with_gradient(
+          model, [&](const CNN& m) { return softmax_cross_entropy(m(images), labels); });
       optimizer.update(model, grad);  // grad has type CNN: grad.conv1a.filter …
     }
     Context::local().learning_phase = LearningPhase::inference;
@@ -41,10 +40,11 @@ int main(int argc, char** argv) {
     for (auto& [images, labels] : dataset.validation()) {
       auto logits = model(images);
       test_loss_sum += softmax_cross_entropy(logits, labels, Reduction::sum).scalar();
-      correct += sum(cast<std::int32_t>(equal(cast<std::int32_t>(argmax(logits, 1)), labels))).scalar();
+      correct +=
+          sum(cast<std::int32_t>(equal(cast<std::int32_t>(argmax(logits, 1)), labels))).scalar();
       total += labels.shape(0);
     }
-    std::cout << "Epoch " << epoch + 1 << ": test loss " << test_loss_sum / float(total) << ", accuracy "
-              << 100.0 * double(correct) / double(total) << "%" << std::endl;
+    std::cout << "Epoch " << epoch + 1 << ": test loss " << test_loss_sum / float(total)
+              << ", accuracy " << 100.0 * double(correct) / double(total) << "%" << std::endl;
   }
 }

@@ -25,9 +25,8 @@ int main(int argc, char** argv) {
   for (auto [epoch, batches] : enumerate(dataset.training_epochs(epochs))) {
     Context::local().learning_phase = LearningPhase::training;
     for (auto& [images, labels] : batches) {
-      auto [loss, grad] = value_with_gradient(model, [&](const MLP& m) {
-        return softmax_cross_entropy(m(images), labels);
-      });
+      auto [loss, grad] = value_with_gradient(
+          model, [&](const MLP& m) { return softmax_cross_entropy(m(images), labels); });
       optimizer.update(model, grad);
     }
     Context::local().learning_phase = LearningPhase::inference;
@@ -37,6 +36,7 @@ int main(int argc, char** argv) {
       correct += sum(cast<std::int32_t>(equal(predictions, labels))).scalar();
       total += labels.shape(0);
     }
-    std::cout << "Epoch " << epoch + 1 << ": test accuracy " << 100.0 * double(correct) / double(total) << "%" << std::endl;
+    std::cout << "Epoch " << epoch + 1 << ": test accuracy "
+              << 100.0 * double(correct) / double(total) << "%" << std::endl;
   }
 }

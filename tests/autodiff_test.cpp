@@ -20,7 +20,9 @@ struct Net {
 Tensor<double> net_loss(const Net& m, const Tensor<double>& x) {
   return sum(square(tanh(matmul(x, m.dense.weight) + m.dense.bias) * m.scale));
 }
-Tensor<double> power(const Tensor<double>& x, int n) { return n == 0 ? ones_like(x) : x * power(x, n - 1); }
+Tensor<double> power(const Tensor<double>& x, int n) {
+  return n == 0 ? ones_like(x) : x * power(x, n - 1);
+}
 }  // namespace
 
 TEST(Autodiff, ScalarsLoopsBranchesRecursion) {
@@ -46,9 +48,11 @@ TEST(Autodiff, ScalarsLoopsBranchesRecursion) {
 
 TEST(Autodiff, CapturedTensorsAreConstants) {
   Tensor<double> c{1, 2, 3};
-  auto g = gradient(Tensor<double>{1, 1, 1}, [&](const Tensor<double>& x) { return sum(x * c * c); });
+  auto g =
+      gradient(Tensor<double>{1, 1, 1}, [&](const Tensor<double>& x) { return sum(x * c * c); });
   EXPECT_EQ(g.scalars(), (std::vector<double>{1, 4, 9}));
-  auto [v, gw] = value_with_gradient(Tensor<double>{2}, [&](const Tensor<double>& x) { return sum(x * without_derivative(x)); });
+  auto [v, gw] = value_with_gradient(
+      Tensor<double>{2}, [&](const Tensor<double>& x) { return sum(x * without_derivative(x)); });
   EXPECT_EQ(v.scalar(), 4);
   EXPECT_EQ(gw.scalars(), (std::vector<double>{2}));
 }
@@ -62,9 +66,19 @@ TEST(Autodiff, StructGradientsAreShapedLikeTheModel) {
   EXPECT_EQ(grad.unused.scalars(), (std::vector<double>{0, 0}));  // no influence: zeros
   EXPECT_EQ(grad.steps, 3);
   // Each field against finite differences.
-  auto check = check_gradients([&](const Tensor<double>& w) { Net m = model; m.dense.weight = w; return net_loss(m, x); }, model.dense.weight);
+  auto check = check_gradients(
+      [&](const Tensor<double>& w) {
+        Net m = model;
+        m.dense.weight = w;
+        return net_loss(m, x);
+      },
+      model.dense.weight);
   EXPECT_TRUE(check.ok) << check.message;
-  auto expected = gradient(model.dense.weight, [&](const Tensor<double>& w) { Net m = model; m.dense.weight = w; return net_loss(m, x); });
+  auto expected = gradient(model.dense.weight, [&](const Tensor<double>& w) {
+    Net m = model;
+    m.dense.weight = w;
+    return net_loss(m, x);
+  });
   EXPECT_TRUE(all_close(grad.dense.weight, expected, 1e-12));
   // Tangent arithmetic.
   auto twice = grad + grad;
@@ -77,7 +91,8 @@ TEST(Autodiff, StructGradientsAreShapedLikeTheModel) {
 }
 
 TEST(Autodiff, SeveralArguments) {
-  auto [v, g] = value_with_gradient(2.0, 3.0, [](const Tensor<double>& x, const Tensor<double>& y) { return x * x * y; });
+  auto [v, g] = value_with_gradient(
+      2.0, 3.0, [](const Tensor<double>& x, const Tensor<double>& y) { return x * x * y; });
   EXPECT_EQ(v.scalar(), 12);
   EXPECT_EQ(std::get<0>(g), 12);
   EXPECT_EQ(std::get<1>(g), 4);
@@ -94,15 +109,17 @@ TEST(Autodiff, PullbacksAndNonScalarResults) {
   EXPECT_EQ(pb(Tensor<double>{1, 0, 0}).scalars(), (std::vector<double>{2, 0, 0}));
   EXPECT_EQ(pb(Tensor<double>{1, 1, 1}).scalars(), (std::vector<double>{2, 4, 6}));  // reusable
   expect_error<ShapeError>([&] { (void)pb(Tensor<double>{1}); }, {"pullback", "[1]", "[3]"});
-  expect_error<ShapeError>([&] { (void)gradient(x, [](const Tensor<double>& x) { return x * 2.0; }); },
-                           {"value_with_gradient", "[3]", "not a single value"});
+  expect_error<ShapeError>(
+      [&] { (void)gradient(x, [](const Tensor<double>& x) { return x * 2.0; }); },
+      {"value_with_gradient", "[3]", "not a single value"});
 }
 
 TEST(Autodiff, HigherOrder) {
   auto f = [](const Tensor<double>& x) { return x * x * x * sin(x); };
   for (double x : {0.3, 1.7, -2.2}) {
     double closed = 6 * x * std::sin(x) + 6 * x * x * std::cos(x) - x * x * x * std::sin(x);
-    double second = gradient(x, [&](const Tensor<double>& x) { return Tensor<double>(gradient(x, f)); });
+    double second =
+        gradient(x, [&](const Tensor<double>& x) { return Tensor<double>(gradient(x, f)); });
     EXPECT_NEAR(second, closed, 1e-10);
   }
   // Nested calls do not confuse their perturbations: d/dx [x · d/dy (x·y)] = 2x.
@@ -113,18 +130,27 @@ TEST(Autodiff, HigherOrder) {
   // Hessian-vector product of a small network's loss, against finite differences of its gradient.
   Net model;
   auto data = sample({5, 3}, -1, 1, 21);
-  auto loss_of_w = [&](const Tensor<double>& w) { Net m = model; m.dense.weight = w; return net_loss(m, data); };
+  auto loss_of_w = [&](const Tensor<double>& w) {
+    Net m = model;
+    m.dense.weight = w;
+    return net_loss(m, data);
+  };
   auto v = sample({3, 2}, -1, 1, 22);
-  auto hvp = gradient(model.dense.weight, [&](const Tensor<double>& w) { return sum(gradient(w, loss_of_w) * v); });
+  auto hvp = gradient(model.dense.weight,
+                      [&](const Tensor<double>& w) { return sum(gradient(w, loss_of_w) * v); });
   double eps = 1e-5;
-  auto fd = (gradient(model.dense.weight + v * eps, loss_of_w) - gradient(model.dense.weight - v * eps, loss_of_w)) / (2 * eps);
+  auto fd = (gradient(model.dense.weight + v * eps, loss_of_w) -
+             gradient(model.dense.weight - v * eps, loss_of_w)) /
+            (2 * eps);
   EXPECT_TRUE(all_close(hvp, fd, 1e-5, 1e-7));
   auto check = check_second_order(loss_of_w, model.dense.weight);
   EXPECT_TRUE(check.ok) << check.message;
 }
 
 TEST(Autodiff, ForwardMode) {
-  auto f = [](const Tensor<double>& x) { return matmul(reshape(x, {2, 2}), reshape(x, {2, 2})) * sin(reshape(x, {2, 2})); };
+  auto f = [](const Tensor<double>& x) {
+    return matmul(reshape(x, {2, 2}), reshape(x, {2, 2})) * sin(reshape(x, {2, 2}));
+  };
   auto x = sample({4}, -1, 1, 31), dx = sample({4}, -1, 1, 32);
   auto [y, differential] = value_with_differential(x, f);
   auto jvp = differential(dx);
@@ -146,7 +172,8 @@ TEST(Autodiff, CustomDerivativeSwish) {
 TEST(Autodiff, CheckerCatchesAWrongDerivative) {
   auto wrong_square = [](const Tensor<double>& x) {
     return with_derivative(x, [](const Tensor<double>& x) {
-      return std::pair{x * x, [x](const Tensor<double>& dy) { return dy * x * 2.01; }};  // off by 0.5%
+      return std::pair{x * x,
+                       [x](const Tensor<double>& dy) { return dy * x * 2.01; }};  // off by 0.5%
     });
   };
   auto check = check_gradients(wrong_square, sample({4}, 0.5, 2));

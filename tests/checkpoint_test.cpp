@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 fs::path scratch(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("cotangent-ckpt-" + name + "-" + std::to_string(getpid()));
+  fs::path d =
+      fs::temp_directory_path() / ("cotangent-ckpt-" + name + "-" + std::to_string(getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -40,9 +41,12 @@ struct Transfer {
 template <class M>
 std::vector<std::vector<float>> parameters(const M& m) {
   std::vector<std::vector<float>> out;
-  for_each_tensor([&](const std::string&, const auto& t) {
-    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(t)>, Tensor<float>>) out.push_back(t.scalars());
-  }, "", m);
+  for_each_tensor(
+      [&](const std::string&, const auto& t) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(t)>, Tensor<float>>)
+          out.push_back(t.scalars());
+      },
+      "", m);
   return out;
 }
 /// The interpreter that has NumPy (Debian's), or empty.
@@ -65,7 +69,9 @@ TEST(Checkpoint, RoundTripWithNamesOptimizerAndMetadata) {
   auto dir = scratch("roundtrip");
   Small model;
   Adam optimizer(model);
-  optimizer.update(model, gradient(model, [](const Small& m) { return sum(m.dense(ones<float>({2, 4}))); }));
+  optimizer.update(model, gradient(model, [](const Small& m) {
+                     return sum(m.dense(ones<float>({2, 4})));
+                   }));
   auto names = io::named_tensors(model, &optimizer);
   std::vector<std::string> list;
   for (auto& n : names) list.push_back(n.name);
@@ -79,7 +85,8 @@ TEST(Checkpoint, RoundTripWithNamesOptimizerAndMetadata) {
   Adam other_optimizer(other);
   auto state = io::load_checkpoint(dir / "c.safetensors", other, &other_optimizer);
   EXPECT_EQ(parameters(other), parameters(model));
-  EXPECT_EQ(other_optimizer.moments.states[1].dense.weight.scalars(), optimizer.moments.states[1].dense.weight.scalars());
+  EXPECT_EQ(other_optimizer.moments.states[1].dense.weight.scalars(),
+            optimizer.moments.states[1].dense.weight.scalars());
   EXPECT_EQ(other_optimizer.step(), 1);
   EXPECT_EQ(state.model, "small");
   EXPECT_EQ(state.epoch, 3);
@@ -99,14 +106,18 @@ TEST(Checkpoint, MismatchesAreListedAndPartialLoadsAreExplicit) {
     ADD_FAILURE() << "no error";
   } catch (const ShapeError& e) {
     std::string m = e.what();
-    EXPECT_NE(m.find("'dense/weight' is float32 [4, 3] in the file but float32 [4, 5] in the model"), std::string::npos) << m;
+    EXPECT_NE(
+        m.find("'dense/weight' is float32 [4, 3] in the file but float32 [4, 5] in the model"),
+        std::string::npos)
+        << m;
     EXPECT_NE(m.find("missing 'head/weight'"), std::string::npos) << m;
     EXPECT_NE(m.find("unexpected 'norm/scale'"), std::string::npos) << m;
   }
   // Fine-tuning: take the matching layer only.
   Transfer transfer;
   auto head_before = transfer.head.weight.scalars();
-  io::load_checkpoint(dir / "small.safetensors", transfer, static_cast<std::nullptr_t*>(nullptr), {.partial = true});
+  io::load_checkpoint(dir / "small.safetensors", transfer, static_cast<std::nullptr_t*>(nullptr),
+                      {.partial = true});
   EXPECT_EQ(transfer.dense.weight.scalars(), model.dense.weight.scalars());
   EXPECT_EQ(transfer.head.weight.scalars(), head_before);
   fs::remove_all(dir);
@@ -114,7 +125,9 @@ TEST(Checkpoint, MismatchesAreListedAndPartialLoadsAreExplicit) {
 
 TEST(Checkpoint, LoaderRejectsEveryTruncationAndCorruption) {
   io::Safetensors reference;
-  auto bytes = io::to_safetensors({{"a", Tensor<float>({1, 2, 3, 4}, {2, 2})}, {"b", Tensor<std::int64_t>{5, 6}}, {"c", Tensor<bool>{true}}},
+  auto bytes = io::to_safetensors({{"a", Tensor<float>({1, 2, 3, 4}, {2, 2})},
+                                   {"b", Tensor<std::int64_t>{5, 6}},
+                                   {"c", Tensor<bool>{true}}},
                                   {{"k", "v"}});
   EXPECT_NO_THROW(reference = io::from_safetensors(bytes.data(), bytes.size()));
   EXPECT_EQ(Tensor<float>(*reference.find("a")).scalars(), (std::vector<float>{1, 2, 3, 4}));
@@ -142,30 +155,39 @@ TEST(Checkpoint, LoaderRejectsEveryTruncationAndCorruption) {
     std::memcpy(b.data() + 8, header.data(), header.size());
     return b;
   };
-  for (auto [header, data, fragment] : std::vector<std::tuple<std::string, std::size_t, std::string>>{
-           {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4, "need 8 bytes"},
-           {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8, "starts at byte 4"},
-           {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4, "overlap"},
-           {R"({"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,4]}})", 4, "overflows"},
-           {R"({"a":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,4]}})", 4, "overflows"},
-           {R"({"a":{"dtype":"Q8","shape":[1],"data_offsets":[0,1]}})", 1, "unsupported dtype"},
-           {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8, "twice"},
-           {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12, "truncated or padded"},
-           {R"({"a":{"dtype":"F32","shape":[1]}})", 4, "lacks"},
-           {R"({"a":[)", 0, "expected"},
-       }) {
+  for (
+      auto [header, data, fragment] :
+      std::vector<std::tuple<std::string, std::size_t, std::string>>{
+          {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4, "need 8 bytes"},
+          {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8, "starts at byte 4"},
+          {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+           4, "overlap"},
+          {R"({"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,4]}})", 4,
+           "overflows"},
+          {R"({"a":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,4]}})", 4,
+           "overflows"},
+          {R"({"a":{"dtype":"Q8","shape":[1],"data_offsets":[0,1]}})", 1, "unsupported dtype"},
+          {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+           8, "twice"},
+          {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12, "truncated or padded"},
+          {R"({"a":{"dtype":"F32","shape":[1]}})", 4, "lacks"},
+          {R"({"a":[)", 0, "expected"},
+      }) {
     auto b = hostile(header, data);
-    expect_error<IOError>([&] { io::from_safetensors(b.data(), b.size(), "hostile"); }, {"hostile", fragment});
+    expect_error<IOError>([&] { io::from_safetensors(b.data(), b.size(), "hostile"); },
+                          {"hostile", fragment});
   }
   std::vector<std::uint8_t> huge(16, 0xff);
-  expect_error<IOError>([&] { io::from_safetensors(huge.data(), huge.size(), "huge"); }, {"exceeds the limit"});
+  expect_error<IOError>([&] { io::from_safetensors(huge.data(), huge.size(), "huge"); },
+                        {"exceeds the limit"});
 }
 
 TEST(Checkpoint, KilledWritersNeverLeaveACorruptCheckpoint) {
   auto dir = scratch("kill");
   auto path = dir / "model.safetensors";
   // Two complete versions, large enough that a write takes a while.
-  std::vector<io::NamedTensor> versions[2] = {{{"w", filled<float>({1 << 19}, 1.0f)}}, {{"w", filled<float>({1 << 19}, 2.0f)}}};
+  std::vector<io::NamedTensor> versions[2] = {{{"w", filled<float>({1 << 19}, 1.0f)}},
+                                              {{"w", filled<float>({1 << 19}, 2.0f)}}};
   auto bytes0 = io::to_safetensors(versions[0]), bytes1 = io::to_safetensors(versions[1]);
   data::write_file_atomically(path, bytes0.data(), bytes0.size());
   std::mt19937 rng(11);
@@ -232,7 +254,8 @@ TEST(Checkpoint, ResumedTrainingEndsBitwiseEqual) {
   auto state = io::load_checkpoint(dir / "c.safetensors", model_c, &opt_c);
   ASSERT_EQ(state.epoch, 1);
   ASSERT_EQ(state.batch, 4);
-  train::fit(model_c, opt_c, dataset, {.epochs = 2, .start = {state.epoch, state.batch}, .progress = false});
+  train::fit(model_c, opt_c, dataset,
+             {.epochs = 2, .start = {state.epoch, state.batch}, .progress = false});
   EXPECT_EQ(parameters(model_c), parameters(model_a));  // bitwise
   EXPECT_EQ(opt_c.step(), opt_a.step());
   fs::remove_all(dir);
@@ -244,16 +267,19 @@ TEST(Checkpoint, InteroperatesWithNumPy) {
   auto dir = scratch("numpy");
   default_generator().reseed(4);
   models::MLP model;
-  io::save_checkpoint(dir / "mlp.safetensors", model, static_cast<const SGD<models::MLP>*>(nullptr), {"mlp", 1});
+  io::save_checkpoint(dir / "mlp.safetensors", model, static_cast<const SGD<models::MLP>*>(nullptr),
+                      {"mlp", 1});
   std::string root = std::string(COTANGENT_TEST_SUPPORT) + "/../..";
-  std::string out = run(python + " " + root + "/scripts/read_safetensors.py " + (dir / "mlp.safetensors").string());
+  std::string out = run(python + " " + root + "/scripts/read_safetensors.py " +
+                        (dir / "mlp.safetensors").string());
   char expected[128];
   std::snprintf(expected, sizeof expected, "inputLayer/weight float32 [784, 512] %.9e",
                 sum(Tensor<double>(model.inputLayer.weight)).scalar());
   EXPECT_NE(out.find(std::string(expected).substr(0, 50)), std::string::npos) << out;
   EXPECT_NE(out.find("\"model\": \"mlp\""), std::string::npos) << out;
   // And a file written by NumPy loads here.
-  run(python + " " + COTANGENT_TEST_SUPPORT + "/write_safetensors.py " + (dir / "numpy.safetensors").string());
+  run(python + " " + COTANGENT_TEST_SUPPORT + "/write_safetensors.py " +
+      (dir / "numpy.safetensors").string());
   auto file = io::load_safetensors(dir / "numpy.safetensors");
   EXPECT_EQ(Tensor<float>(*file.find("weight")).scalars()[5], 1.25f);
   EXPECT_EQ(Tensor<double>(*file.find("bias")).scalars(), (std::vector<double>{1.5, -2.0, 0.25}));

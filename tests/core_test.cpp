@@ -54,7 +54,8 @@ TEST(Core, SeededRandomAndInitializers) {
   EXPECT_LE(max(abs(g)).scalar(), limit);
   EXPECT_GT(max(abs(g)).scalar(), 0.95f * limit);
   auto h = he_normal<double>({3, 3, 32, 64}, a);
-  EXPECT_NEAR(standard_deviation(h).scalar(), std::sqrt(2.0 / (9 * 32)) * 0.88, 0.01);  // truncation narrows it
+  EXPECT_NEAR(standard_deviation(h).scalar(), std::sqrt(2.0 / (9 * 32)) * 0.88,
+              0.01);  // truncation narrows it
 }
 
 TEST(Core, Printing) {
@@ -72,7 +73,8 @@ TEST(Core, DevicesMustMatch) {
   RawTensor raw = zeros<float>({2}).raw();
   raw.device = Device::default_lazy();
   Tensor<float> lazy{AnyTensor(raw)};
-  expect_error<DeviceError>([&] { (void)(lazy + zeros<float>({2})); }, {"add", "different devices", "cpu:0:lazy"});
+  expect_error<DeviceError>([&] { (void)(lazy + zeros<float>({2})); },
+                            {"add", "different devices", "cpu:0:lazy"});
 }
 
 TEST(Core, MemoryStatsCountStorage) {

@@ -19,7 +19,9 @@ namespace {
 
 std::vector<std::uint8_t> idx_images(std::uint32_t count, std::uint32_t h, std::uint32_t w) {
   std::vector<std::uint8_t> b = {0, 0, 8, 3};
-  for (std::uint32_t d : {count, h, w}) b.insert(b.end(), {std::uint8_t(d >> 24), std::uint8_t(d >> 16), std::uint8_t(d >> 8), std::uint8_t(d)});
+  for (std::uint32_t d : {count, h, w})
+    b.insert(b.end(),
+             {std::uint8_t(d >> 24), std::uint8_t(d >> 16), std::uint8_t(d >> 8), std::uint8_t(d)});
   for (std::uint32_t i = 0; i < count * h * w; ++i) b.push_back(std::uint8_t(i * 7));
   return b;
 }
@@ -39,7 +41,8 @@ std::vector<std::uint8_t> gzip(const std::vector<std::uint8_t>& raw) {
 }
 
 void write(const fs::path& p, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  std::ofstream(p, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
 }
 
 fs::path temp_dir(const std::string& name) {
@@ -66,13 +69,15 @@ class LocalServer {
     close(out[1]);
     char line[32] = {};
     std::size_t got = 0;
-    while (got < sizeof(line) - 1 && !std::memchr(line, '\n', got)) {  // the whole line, however it arrives
+    while (got < sizeof(line) - 1 &&
+           !std::memchr(line, '\n', got)) {  // the whole line, however it arrives
       ssize_t n = read(out[0], line + got, sizeof(line) - 1 - got);
       if (n <= 0) break;
       got += std::size_t(n);
     }
     close(out[0]);
-    if (!std::memchr(line, '\n', got)) throw std::runtime_error("the test HTTP server did not start (is python3 installed?)");
+    if (!std::memchr(line, '\n', got))
+      throw std::runtime_error("the test HTTP server did not start (is python3 installed?)");
     url_ = "http://127.0.0.1:" + std::string(line, std::strcspn(line, "\n")) + "/";
   }
   ~LocalServer() {
@@ -125,7 +130,8 @@ TEST(Data, AtomicWriteReplacesWholeFile) {
   data::write_file_atomically(dir / "f", a.data(), a.size());
   data::write_file_atomically(dir / "f", b.data(), b.size());
   EXPECT_EQ(data::read_file(dir / "f").size(), 10u);
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);  // no temporaries left
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()),
+            1);  // no temporaries left
   fs::remove_all(dir);
 }
 
@@ -141,17 +147,18 @@ TEST(Data, DownloadsVerifyAndCacheAndReportEachFault) {
   options.timeout_seconds = 2;
 
   // Each faulty mirror is reported, and nothing is cached from it.
-  file.mirrors = {server.url("cut"), server.url("wrong"), server.url("missing"), "http://127.0.0.1:1/"};
+  file.mirrors = {server.url("cut"), server.url("wrong"), server.url("missing"),
+                  "http://127.0.0.1:1/"};
   try {
     data::fetch("test", file, options);
     ADD_FAILURE() << "no error";
   } catch (const IOError& e) {
     std::string m = e.what();
     EXPECT_NE(m.find("images (test)"), std::string::npos) << m;
-    EXPECT_NE(m.find("cut/images.gz"), std::string::npos) << m;                      // cut transfer
-    EXPECT_NE(m.find("wrong/images.gz"), std::string::npos) << m;                    // wrong bytes
-    EXPECT_NE(m.find("404"), std::string::npos) << m;                                // missing
-    EXPECT_NE(m.find("127.0.0.1:1/"), std::string::npos) << m;                       // unreachable
+    EXPECT_NE(m.find("cut/images.gz"), std::string::npos) << m;    // cut transfer
+    EXPECT_NE(m.find("wrong/images.gz"), std::string::npos) << m;  // wrong bytes
+    EXPECT_NE(m.find("404"), std::string::npos) << m;              // missing
+    EXPECT_NE(m.find("127.0.0.1:1/"), std::string::npos) << m;     // unreachable
   }
   EXPECT_FALSE(fs::exists(data::cache_directory() / "test" / "images"));
 
@@ -181,7 +188,9 @@ TEST(Data, DownloadsVerifyAndCacheAndReportEachFault) {
 TEST(Data, BatchingAndShuffling) {
   data::ByteSamples s;
   s.count = 10, s.height = 1, s.width = 2, s.channels = 1;
-  for (int i = 0; i < 10; ++i) s.images.insert(s.images.end(), {std::uint8_t(i), std::uint8_t(255)}), s.labels.push_back(i % 10);
+  for (int i = 0; i < 10; ++i)
+    s.images.insert(s.images.end(), {std::uint8_t(i), std::uint8_t(255)}),
+        s.labels.push_back(i % 10);
   data::ImageDataset ds(s, s, 4, 7);
   auto epochs = ds.training_epochs(2);
   EXPECT_EQ(epochs[0].batch_count(), 2);  // 10 / 4, remainder dropped
@@ -190,11 +199,12 @@ TEST(Data, BatchingAndShuffling) {
     EXPECT_EQ(x.shape(), (Shape{4, 1, 2, 1}));
     for (auto l : y.scalars()) seen.push_back(l);
     auto v = x.scalars();
-    for (std::size_t i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(v[2 * i + 1], 1.0f);  // bytes scaled to [0, 1]
+    for (std::size_t i = 0; i < 4; ++i)
+      EXPECT_FLOAT_EQ(v[2 * i + 1], 1.0f);  // bytes scaled to [0, 1]
   }
   EXPECT_EQ(seen.size(), 8u);
-  EXPECT_NE(epochs[0].order(), epochs[1].order());                       // reshuffled each epoch
-  EXPECT_EQ(ds.training_epochs(1, 1)[0].order(), epochs[1].order());     // and reproducibly
+  EXPECT_NE(epochs[0].order(), epochs[1].order());                    // reshuffled each epoch
+  EXPECT_EQ(ds.training_epochs(1, 1)[0].order(), epochs[1].order());  // and reproducibly
   std::int64_t n = 0;
   for (auto& [x, y] : ds.validation()) n += x.shape(0);
   EXPECT_EQ(n, 10);  // validation keeps every sample, in order
@@ -215,5 +225,6 @@ TEST(Data, Cifar10Records) {
   EXPECT_EQ(s.images[5 * 3 + 2], 20);           // record 0, pixel 5, channel 2: CHW became HWC
   EXPECT_EQ(s.images[(1024 + 5) * 3 + 1], 11);  // record 1, pixel 5, channel 1
   bytes.pop_back();
-  expect_error<IOError>([&] { data::parse_cifar10(bytes, "data_batch_1.bin"); }, {"data_batch_1.bin", "whole number"});
+  expect_error<IOError>([&] { data::parse_cifar10(bytes, "data_batch_1.bin"); },
+                        {"data_batch_1.bin", "whole number"});
 }

@@ -15,7 +15,8 @@ double softplus_ref(double x) { return std::log1p(std::exp(x)); }
 const std::vector<UnaryCase> kUnary = {
     {"negate", [](auto& x) { return -x; }, [](double x) { return -x; }},
     {"abs", [](auto& x) { return abs(x); }, [](double x) { return std::abs(x); }, 0.2, 3},
-    {"sign", [](auto& x) { return sign(x); }, [](double x) { return double((x > 0) - (x < 0)); }, -3, 3, false},
+    {"sign", [](auto& x) { return sign(x); }, [](double x) { return double((x > 0) - (x < 0)); },
+     -3, 3, false},
     {"square", [](auto& x) { return square(x); }, [](double x) { return x * x; }},
     {"exp", [](auto& x) { return exp(x); }, [](double x) { return std::exp(x); }},
     {"exp2", [](auto& x) { return exp2(x); }, [](double x) { return std::exp2(x); }},
@@ -29,24 +30,41 @@ const std::vector<UnaryCase> kUnary = {
     {"tan", [](auto& x) { return tan(x); }, [](double x) { return std::tan(x); }, -1.2, 1.2},
     {"tanh", [](auto& x) { return tanh(x); }, [](double x) { return std::tanh(x); }},
     {"sigmoid", [](auto& x) { return sigmoid(x); }, sig},
-    {"log_sigmoid", [](auto& x) { return log_sigmoid(x); }, [](double x) { return std::log(sig(x)); }},
+    {"log_sigmoid", [](auto& x) { return log_sigmoid(x); },
+     [](double x) { return std::log(sig(x)); }},
     {"softplus", [](auto& x) { return softplus(x); }, softplus_ref},
-    {"softsign", [](auto& x) { return softsign(x); }, [](double x) { return x / (1 + std::abs(x)); }, 0.1, 3},
+    {"softsign", [](auto& x) { return softsign(x); },
+     [](double x) { return x / (1 + std::abs(x)); }, 0.1, 3},
     {"relu", [](auto& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, 0.1, 3},
-    {"relu6", [](auto& x) { return relu6(x); }, [](double x) { return std::clamp(x, 0.0, 6.0); }, 0.1, 5.5},
-    {"leaky_relu", [](auto& x) { return leaky_relu(x); }, [](double x) { return x > 0 ? x : 0.2 * x; }, -3, -0.1},
-    {"elu", [](auto& x) { return elu(x); }, [](double x) { return x > 0 ? x : std::expm1(x); }, -3, -0.1},
-    {"selu", [](auto& x) { return selu(x); }, [](double x) { return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * std::expm1(x)); }, 0.1, 3},
-    {"gelu", [](auto& x) { return gelu(x); }, [](double x) { return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }},
+    {"relu6", [](auto& x) { return relu6(x); }, [](double x) { return std::clamp(x, 0.0, 6.0); },
+     0.1, 5.5},
+    {"leaky_relu", [](auto& x) { return leaky_relu(x); },
+     [](double x) { return x > 0 ? x : 0.2 * x; }, -3, -0.1},
+    {"elu", [](auto& x) { return elu(x); }, [](double x) { return x > 0 ? x : std::expm1(x); }, -3,
+     -0.1},
+    {"selu", [](auto& x) { return selu(x); },
+     [](double x) { return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * std::expm1(x)); },
+     0.1, 3},
+    {"gelu", [](auto& x) { return gelu(x); },
+     [](double x) {
+       return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+     }},
     {"swish", [](auto& x) { return swish(x); }, [](double x) { return x * sig(x); }},
-    {"hard_sigmoid", [](auto& x) { return hard_sigmoid(x); }, [](double x) { return std::clamp(x + 3, 0.0, 6.0) / 6; }, -2.5, 2.5},
-    {"hard_swish", [](auto& x) { return hard_swish(x); }, [](double x) { return x * std::clamp(x + 3, 0.0, 6.0) / 6; }, -2.5, 2.5},
-    {"mish", [](auto& x) { return mish(x); }, [](double x) { return x * std::tanh(softplus_ref(x)); }},
-    {"floor", [](auto& x) { return floor(x); }, [](double x) { return std::floor(x); }, -3, 3, false},
+    {"hard_sigmoid", [](auto& x) { return hard_sigmoid(x); },
+     [](double x) { return std::clamp(x + 3, 0.0, 6.0) / 6; }, -2.5, 2.5},
+    {"hard_swish", [](auto& x) { return hard_swish(x); },
+     [](double x) { return x * std::clamp(x + 3, 0.0, 6.0) / 6; }, -2.5, 2.5},
+    {"mish", [](auto& x) { return mish(x); },
+     [](double x) { return x * std::tanh(softplus_ref(x)); }},
+    {"floor", [](auto& x) { return floor(x); }, [](double x) { return std::floor(x); }, -3, 3,
+     false},
     {"ceil", [](auto& x) { return ceil(x); }, [](double x) { return std::ceil(x); }, -3, 3, false},
-    {"round", [](auto& x) { return round(x); }, [](double x) { return std::nearbyint(x); }, -3, 3, false},
-    {"clipped", [](auto& x) { return clipped(x, -1.0, 1.0); }, [](double x) { return std::clamp(x, -1.0, 1.0); }, -0.9, 0.9},
-    {"pow_scalar", [](auto& x) { return pow(x, 2.5); }, [](double x) { return std::pow(x, 2.5); }, 0.2, 3},
+    {"round", [](auto& x) { return round(x); }, [](double x) { return std::nearbyint(x); }, -3, 3,
+     false},
+    {"clipped", [](auto& x) { return clipped(x, -1.0, 1.0); },
+     [](double x) { return std::clamp(x, -1.0, 1.0); }, -0.9, 0.9},
+    {"pow_scalar", [](auto& x) { return pow(x, 2.5); }, [](double x) { return std::pow(x, 2.5); },
+     0.2, 3},
 };
 
 TEST(Elementwise, UnaryTable) {
@@ -57,11 +75,16 @@ const std::vector<BinaryCase> kBinary = {
     {"add", [](auto& a, auto& b) { return a + b; }, [](double a, double b) { return a + b; }},
     {"subtract", [](auto& a, auto& b) { return a - b; }, [](double a, double b) { return a - b; }},
     {"multiply", [](auto& a, auto& b) { return a * b; }, [](double a, double b) { return a * b; }},
-    {"divide", [](auto& a, auto& b) { return a / b; }, [](double a, double b) { return a / b; }, -3, 3, 0.5, 3},
-    {"pow", [](auto& a, auto& b) { return pow(a, b); }, [](double a, double b) { return std::pow(a, b); }, 0.5, 3, -2, 2},
-    {"mod", [](auto& a, auto& b) { return a % b; }, [](double a, double b) { return std::fmod(a, b); }, 0.1, 0.9, 1.1, 2},
-    {"minimum", [](auto& a, auto& b) { return minimum(a, b); }, [](double a, double b) { return std::min(a, b); }},
-    {"maximum", [](auto& a, auto& b) { return maximum(a, b); }, [](double a, double b) { return std::max(a, b); }},
+    {"divide", [](auto& a, auto& b) { return a / b; }, [](double a, double b) { return a / b; }, -3,
+     3, 0.5, 3},
+    {"pow", [](auto& a, auto& b) { return pow(a, b); },
+     [](double a, double b) { return std::pow(a, b); }, 0.5, 3, -2, 2},
+    {"mod", [](auto& a, auto& b) { return a % b; },
+     [](double a, double b) { return std::fmod(a, b); }, 0.1, 0.9, 1.1, 2},
+    {"minimum", [](auto& a, auto& b) { return minimum(a, b); },
+     [](double a, double b) { return std::min(a, b); }},
+    {"maximum", [](auto& a, auto& b) { return maximum(a, b); },
+     [](double a, double b) { return std::max(a, b); }},
 };
 
 TEST(Elementwise, BinaryTable) {
@@ -85,8 +108,13 @@ TEST(Elementwise, IntegerArithmetic) {
   EXPECT_EQ(abs(a).scalars(), (std::vector<std::int32_t>{7, 7, 9}));
   EXPECT_EQ((-a).scalars(), (std::vector<std::int32_t>{-7, 7, -9}));
   Tensor<std::int64_t> big{std::numeric_limits<std::int64_t>::min()};
-  EXPECT_EQ((big / std::int64_t(-1)).scalar(), std::numeric_limits<std::int64_t>::min());  // wraps, never traps
-  expect_error<ValueError>([&] { (void)(a / Tensor<std::int32_t>{1, 0, 1}); }, {"divide", "division by zero"});
+  EXPECT_EQ((big / std::int64_t(-1)).scalar(),
+            std::numeric_limits<std::int64_t>::min());  // wraps, never traps
+  expect_error<ValueError>(
+      [&] {
+        (void)(a / Tensor<std::int32_t>{1, 0, 1});
+      },
+      {"divide", "division by zero"});
   expect_error<ValueError>([&] { (void)(a % std::int32_t(0)); }, {"mod", "division by zero"});
 }
 
@@ -107,8 +135,9 @@ TEST(Elementwise, ComparisonsAndLogic) {
 
 TEST(Elementwise, WhereGradient) {
   auto c = sample({3, 4}, -1, 1) > 0.0;
-  auto check = check_gradients([&](const Tensor<double>& a, const Tensor<double>& b) { return where(c, a * a, b); },
-                               sample({3, 4}, -2, 2), sample({4}, -2, 2));
+  auto check = check_gradients(
+      [&](const Tensor<double>& a, const Tensor<double>& b) { return where(c, a * a, b); },
+      sample({3, 4}, -2, 2), sample({4}, -2, 2));
   EXPECT_TRUE(check.ok) << check.message;
 }
 
@@ -117,9 +146,13 @@ TEST(Elementwise, Casts) {
   EXPECT_EQ(cast<std::int32_t>(x).scalars(), (std::vector<std::int32_t>{1, -2, 0}));
   EXPECT_EQ(cast<bool>(x).scalars(), (std::vector<bool>{true, true, false}));
   EXPECT_EQ(Tensor<double>(Tensor<std::int64_t>{3, 4}).scalars(), (std::vector<double>{3, 4}));
-  auto g = gradient(Tensor<double>{1, 2}, [](const Tensor<double>& x) { return sum(Tensor<double>(Tensor<float>(x) * 2.0f)); });
+  auto g = gradient(Tensor<double>{1, 2}, [](const Tensor<double>& x) {
+    return sum(Tensor<double>(Tensor<float>(x) * 2.0f));
+  });
   EXPECT_EQ(g.scalars(), (std::vector<double>{2, 2}));
-  auto none = gradient(Tensor<double>{1.5}, [](const Tensor<double>& x) { return sum(Tensor<double>(cast<std::int32_t>(x))); });
+  auto none = gradient(Tensor<double>{1.5}, [](const Tensor<double>& x) {
+    return sum(Tensor<double>(cast<std::int32_t>(x)));
+  });
   EXPECT_EQ(none.scalars(), (std::vector<double>{0}));  // integers carry no gradient
 }
 

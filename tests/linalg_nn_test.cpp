@@ -5,7 +5,8 @@ using namespace ct::testing;
 
 namespace {
 /// Direct-loop convolution in float64: the reference for conv2d.
-Tensor<double> conv_reference(const Tensor<double>& x, const Tensor<double>& f, std::int64_t stride, Padding padding, std::int64_t dilation) {
+Tensor<double> conv_reference(const Tensor<double>& x, const Tensor<double>& f, std::int64_t stride,
+                              Padding padding, std::int64_t dilation) {
   auto xs = x.scalars(), fs = f.scalars();
   std::int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), c = x.shape(3);
   std::int64_t kh = f.shape(0), kw = f.shape(1), o = f.shape(3);
@@ -28,7 +29,8 @@ Tensor<double> conv_reference(const Tensor<double>& x, const Tensor<double>& f, 
             if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
             for (std::int64_t ci = 0; ci < c; ++ci)
               for (std::int64_t co = 0; co < o; ++co)
-                out[((b * oh + y) * ow + xx) * o + co] += xs[((b * h + iy) * w + ix) * c + ci] * fs[((p * kw + q) * c + ci) * o + co];
+                out[((b * oh + y) * ow + xx) * o + co] +=
+                    xs[((b * h + iy) * w + ix) * c + ci] * fs[((p * kw + q) * c + ci) * o + co];
           }
   return Tensor<double>(out, {n, oh, ow, o});
 }
@@ -39,9 +41,12 @@ TEST(Linalg, MatmulValuesAndTransposes) {
   EXPECT_EQ(matmul(a, b).scalars(), (std::vector<double>{4, 5, 10, 11}));
   EXPECT_EQ(matmul(a, a, false, true).scalars(), (std::vector<double>{14, 32, 32, 77}));
   EXPECT_EQ(matmul(a, a, true, false).shape(), (Shape{3, 3}));
-  EXPECT_EQ(matmul(transpose(a), transpose(b)).scalars(), matmul(b, a, false, false).transposed().scalars());
-  EXPECT_EQ(matmul(Tensor<std::int32_t>({1, 2, 3, 4}, {2, 2}), Tensor<std::int32_t>({1, 1, 1, 1}, {2, 2})).scalars(),
-            (std::vector<std::int32_t>{3, 3, 7, 7}));
+  EXPECT_EQ(matmul(transpose(a), transpose(b)).scalars(),
+            matmul(b, a, false, false).transposed().scalars());
+  EXPECT_EQ(
+      matmul(Tensor<std::int32_t>({1, 2, 3, 4}, {2, 2}), Tensor<std::int32_t>({1, 1, 1, 1}, {2, 2}))
+          .scalars(),
+      (std::vector<std::int32_t>{3, 3, 7, 7}));
   auto batched = matmul(sample({4, 2, 3}, -1, 1), sample({3, 5}, -1, 1));
   EXPECT_EQ(batched.shape(), (Shape{4, 2, 5}));
   auto x = sample({2, 1, 2, 3}, -1, 1), y = sample({3, 3, 4}, -1, 1);
@@ -55,13 +60,18 @@ TEST(Linalg, MatmulValuesAndTransposes) {
 TEST(Linalg, MatmulGradients) {
   for (auto [ta, tb] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
     Shape sa = ta ? Shape{4, 3} : Shape{3, 4}, sb = tb ? Shape{2, 4} : Shape{4, 2};
-    auto f = [ta, tb](const Tensor<double>& a, const Tensor<double>& b) { return matmul(a, b, ta, tb); };
+    auto f = [ta, tb](const Tensor<double>& a, const Tensor<double>& b) {
+      return matmul(a, b, ta, tb);
+    };
     auto check = check_gradients(f, sample(sa, -1, 1), sample(sb, -1, 1, 2));
     EXPECT_TRUE(check.ok) << ta << tb << check.message;
   }
-  auto batched = check_gradients([](auto& a, auto& b) { return matmul(a, b); }, sample({2, 3, 4}, -1, 1), sample({4, 2}, -1, 1, 2));
+  auto batched = check_gradients([](auto& a, auto& b) { return matmul(a, b); },
+                                 sample({2, 3, 4}, -1, 1), sample({4, 2}, -1, 1, 2));
   EXPECT_TRUE(batched.ok) << batched.message;
-  auto second = check_second_order([](const Tensor<double>& a) { return sum(square(matmul(a, a, false, true))); }, sample({3, 3}, -1, 1));
+  auto second = check_second_order(
+      [](const Tensor<double>& a) { return sum(square(matmul(a, a, false, true))); },
+      sample({3, 3}, -1, 1));
   EXPECT_TRUE(second.ok) << second.message;
 }
 
@@ -75,27 +85,46 @@ TEST(NN, Conv2DAgainstDirectLoops) {
         ASSERT_EQ(y.shape(), ref.shape());
         EXPECT_TRUE(all_close(y, ref, 1e-10, 1e-12)) << int(padding) << stride << dilation;
       }
-  auto big = conv2d(Tensor<float>(sample({128, 26, 26, 32}, -1, 1)), Tensor<float>(sample({3, 3, 32, 8}, -1, 1)));
+  auto big = conv2d(Tensor<float>(sample({128, 26, 26, 32}, -1, 1)),
+                    Tensor<float>(sample({3, 3, 32, 8}, -1, 1)));
   EXPECT_EQ(big.shape(), (Shape{128, 24, 24, 8}));  // several im2col chunks
 }
 
 TEST(NN, ConvAndPoolGradients) {
-  auto x = sample({2, 5, 5, 2}, -1, 1), f = sample({3, 3, 2, 3}, -1, 1, 2), d = sample({2, 2, 2, 2}, -1, 1, 3);
+  auto x = sample({2, 5, 5, 2}, -1, 1), f = sample({3, 3, 2, 3}, -1, 1, 2),
+       d = sample({2, 2, 2, 2}, -1, 1, 3);
   for (auto padding : {Padding::valid, Padding::same}) {
-    auto conv = check_gradients([&](auto& x, auto& f) { return conv2d(x, f, {2, 1}, padding); }, x, f);
+    auto conv = check_gradients(
+        [&](auto& x, auto& f) {
+          return conv2d(x, f, {2, 1}, padding);
+        },
+        x, f);
     EXPECT_TRUE(conv.ok) << conv.message;
-    auto depth = check_gradients([&](auto& x, auto& f) { return depthwise_conv2d(x, f, {1, 2}, padding); }, x, d);
+    auto depth = check_gradients(
+        [&](auto& x, auto& f) {
+          return depthwise_conv2d(x, f, {1, 2}, padding);
+        },
+        x, d);
     EXPECT_TRUE(depth.ok) << depth.message;
     auto maxp = check_gradients([&](auto& x) { return max_pool2d(x, {2, 2}, {2, 1}, padding); }, x);
     EXPECT_TRUE(maxp.ok) << maxp.message;
     auto avgp = check_gradients([&](auto& x) { return avg_pool2d(x, {3, 2}, {1, 2}, padding); }, x);
     EXPECT_TRUE(avgp.ok) << avgp.message;
   }
-  auto dil = check_gradients([&](auto& x, auto& f) { return conv2d(x, f, {1, 1}, Padding::same, {2, 2}); }, x, f);
+  auto dil = check_gradients(
+      [&](auto& x, auto& f) {
+        return conv2d(x, f, {1, 1}, Padding::same, {2, 2});
+      },
+      x, f);
   EXPECT_TRUE(dil.ok) << dil.message;
-  auto second = check_second_order([&](const Tensor<double>& f) { return sum(square(conv2d(x, f))); }, f);
+  auto second =
+      check_second_order([&](const Tensor<double>& f) { return sum(square(conv2d(x, f))); }, f);
   EXPECT_TRUE(second.ok) << second.message;
-  auto second_x = check_second_order([&](const Tensor<double>& x) { return sum(square(conv2d(x, f, {1, 1}, Padding::same))); }, x);
+  auto second_x = check_second_order(
+      [&](const Tensor<double>& x) {
+        return sum(square(conv2d(x, f, {1, 1}, Padding::same)));
+      },
+      x);
   EXPECT_TRUE(second_x.ok) << second_x.message;
 }
 
@@ -104,7 +133,8 @@ TEST(NN, PoolValues) {
   EXPECT_EQ(max_pool2d(x, {2, 2}, {2, 2}).scalars(), (std::vector<double>{5, 7, 13, 15}));
   EXPECT_EQ(avg_pool2d(x, {2, 2}, {2, 2}).scalars(), (std::vector<double>{2.5, 4.5, 10.5, 12.5}));
   EXPECT_EQ(avg_pool2d(x, {2, 2}, {2, 2}, Padding::same).shape(), (Shape{1, 2, 2, 1}));
-  EXPECT_EQ(avg_pool2d(reshape(arange<double>(0, 9), {1, 3, 3, 1}), {2, 2}, {2, 2}, Padding::same).scalars(),
+  EXPECT_EQ(avg_pool2d(reshape(arange<double>(0, 9), {1, 3, 3, 1}), {2, 2}, {2, 2}, Padding::same)
+                .scalars(),
             (std::vector<double>{2, 3.5, 6.5, 8}));  // edge windows average only what is inside
 }
 
@@ -114,23 +144,50 @@ TEST(NN, SoftmaxAndOneHot) {
   EXPECT_NEAR(s[2], std::exp(3) / (std::exp(1) + std::exp(2) + std::exp(3)), 1e-12);
   EXPECT_NEAR(s[4], 1.0 / 3, 1e-12);
   EXPECT_NEAR(log_softmax(x).scalars()[3], -std::log(3), 1e-12);
-  for (auto f : {+[](const Tensor<double>& x) { return softmax(x); }, +[](const Tensor<double>& x) { return log_softmax(x, 0); }}) {
+  for (auto f : {+[](const Tensor<double>& x) { return softmax(x); },
+                 +[](const Tensor<double>& x) { return log_softmax(x, 0); }}) {
     auto check = check_gradients(f, sample({3, 4}, -2, 2));
     EXPECT_TRUE(check.ok) << check.message;
-    auto second = check_second_order([&](const Tensor<double>& x) { return sum(square(f(x))); }, sample({2, 3}, -2, 2));
+    auto second = check_second_order([&](const Tensor<double>& x) { return sum(square(f(x))); },
+                                     sample({2, 3}, -2, 2));
     EXPECT_TRUE(second.ok) << second.message;
   }
-  EXPECT_EQ(one_hot<float>(Tensor<std::int32_t>{2, 0}, 3).scalars(), (std::vector<float>{0, 0, 1, 1, 0, 0}));
+  EXPECT_EQ(one_hot<float>(Tensor<std::int32_t>{2, 0}, 3).scalars(),
+            (std::vector<float>{0, 0, 1, 1, 0, 0}));
 }
 
 TEST(NN, Errors) {
   auto x = zeros<float>({1, 5, 5, 3});
-  expect_error<ShapeError>([&] { (void)conv2d(x, zeros<float>({3, 3, 2, 4})); }, {"conv2d", "3 channels", "expects 2"});
-  expect_error<ShapeError>([&] { (void)conv2d(zeros<float>({5, 5, 3}), zeros<float>({3, 3, 3, 4})); }, {"conv2d", "[5, 5, 3]"});
-  expect_error<ShapeError>([&] { (void)conv2d(x, zeros<float>({7, 7, 3, 4})); }, {"conv2d", "does not fit"});
-  expect_error<ValueError>([&] { (void)max_pool2d(x, {2, 2}, {0, 1}); }, {"max_pool2d", "positive"});
-  expect_error<ShapeError>([&] { (void)matmul(zeros<float>({2, 3}), zeros<float>({2, 3})); }, {"matmul", "[2, 3]", "inner"});
-  expect_error<ShapeError>([&] { (void)matmul(zeros<float>({3}), zeros<float>({3, 2})); }, {"matmul", "rank"});
+  expect_error<ShapeError>(
+      [&] {
+        (void)conv2d(x, zeros<float>({3, 3, 2, 4}));
+      },
+      {"conv2d", "3 channels", "expects 2"});
+  expect_error<ShapeError>(
+      [&] {
+        (void)conv2d(zeros<float>({5, 5, 3}), zeros<float>({3, 3, 3, 4}));
+      },
+      {"conv2d", "[5, 5, 3]"});
+  expect_error<ShapeError>(
+      [&] {
+        (void)conv2d(x, zeros<float>({7, 7, 3, 4}));
+      },
+      {"conv2d", "does not fit"});
+  expect_error<ValueError>(
+      [&] {
+        (void)max_pool2d(x, {2, 2}, {0, 1});
+      },
+      {"max_pool2d", "positive"});
+  expect_error<ShapeError>(
+      [&] {
+        (void)matmul(zeros<float>({2, 3}), zeros<float>({2, 3}));
+      },
+      {"matmul", "[2, 3]", "inner"});
+  expect_error<ShapeError>(
+      [&] {
+        (void)matmul(zeros<float>({3}), zeros<float>({3, 2}));
+      },
+      {"matmul", "rank"});
 }
 
 TEST(NN, Float32ConvolutionMatchesFloat64) {
@@ -139,13 +196,19 @@ TEST(NN, Float32ConvolutionMatchesFloat64) {
     for (std::int64_t stride : {1, 2})
       for (std::int64_t dilation : {1, 2}) {
         auto x = sample({3, 9, 8, 5}, -1, 1), f = sample({3, 2, 5, 4}, -1, 1, 2);
-        auto loss = [&](const auto& x, const auto& f) { return sum(square(conv2d(x, f, {stride, stride}, padding, {dilation, dilation}))); };
+        auto loss = [&](const auto& x, const auto& f) {
+          return sum(square(conv2d(x, f, {stride, stride}, padding, {dilation, dilation})));
+        };
         auto [gx, gf] = gradient(x, f, loss);
         auto [gx32, gf32] = gradient(Tensor<float>(x), Tensor<float>(f), loss);
         auto y = conv2d(x, f, {stride, stride}, padding, {dilation, dilation});
-        auto y32 = conv2d(Tensor<float>(x), Tensor<float>(f), {stride, stride}, padding, {dilation, dilation});
-        EXPECT_TRUE(all_close(Tensor<double>(y32), y, 1e-4, 1e-5)) << int(padding) << stride << dilation;
-        EXPECT_TRUE(all_close(Tensor<double>(gx32), gx, 1e-4, 1e-4)) << int(padding) << stride << dilation;
-        EXPECT_TRUE(all_close(Tensor<double>(gf32), gf, 1e-4, 1e-4)) << int(padding) << stride << dilation;
+        auto y32 = conv2d(Tensor<float>(x), Tensor<float>(f), {stride, stride}, padding,
+                          {dilation, dilation});
+        EXPECT_TRUE(all_close(Tensor<double>(y32), y, 1e-4, 1e-5))
+            << int(padding) << stride << dilation;
+        EXPECT_TRUE(all_close(Tensor<double>(gx32), gx, 1e-4, 1e-4))
+            << int(padding) << stride << dilation;
+        EXPECT_TRUE(all_close(Tensor<double>(gf32), gf, 1e-4, 1e-4))
+            << int(padding) << stride << dilation;
       }
 }

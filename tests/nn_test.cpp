@@ -7,7 +7,7 @@ TEST(Layers, DenseAndConvShapesAndDefaults) {
   Generator gen(3);
   Dense<float> dense(4, 3, relu, true, gen);
   EXPECT_EQ(dense.weight.shape(), (Shape{4, 3}));
-  EXPECT_EQ(dense.bias.scalars(), (std::vector<float>{0, 0, 0}));  // zero biases by default
+  EXPECT_EQ(dense.bias.scalars(), (std::vector<float>{0, 0, 0}));   // zero biases by default
   EXPECT_LE(max(abs(dense.weight)).scalar(), std::sqrt(6.0f / 7));  // Glorot uniform
   auto y = dense(ones<float>({2, 4}));
   EXPECT_EQ(y.shape(), (Shape{2, 3}));
@@ -23,7 +23,8 @@ TEST(Layers, DenseAndConvShapesAndDefaults) {
   EXPECT_EQ(MaxPool2D<float>{}(zeros<float>({1, 4, 4, 3})).shape(), (Shape{1, 2, 2, 3}));
   AvgPool2D<float> pool{{3, 3}, {1, 1}};
   EXPECT_EQ(pool(zeros<float>({1, 4, 4, 3})).shape(), (Shape{1, 2, 2, 3}));
-  EXPECT_EQ(GlobalAvgPool2D<float>{}(ones<float>({2, 4, 4, 3})).scalars(), std::vector<float>(6, 1));
+  EXPECT_EQ(GlobalAvgPool2D<float>{}(ones<float>({2, 4, 4, 3})).scalars(),
+            std::vector<float>(6, 1));
   EXPECT_EQ(GlobalMaxPool2D<float>{}(ones<float>({2, 4, 4, 3})).shape(), (Shape{2, 3}));
   EXPECT_EQ(Flatten<float>{}(zeros<float>({2, 3, 4})).shape(), (Shape{2, 12}));
   Reshape<float> reshaper{{-1, 2}};
@@ -32,7 +33,11 @@ TEST(Layers, DenseAndConvShapesAndDefaults) {
   EXPECT_EQ(embedding(Tensor<std::int32_t>({1, 2, 3, 4, 5, 6}, {2, 3})).shape(), (Shape{2, 3, 4}));
   Function<float> twice{[](const Tensor<float>& x) { return x * 2.0f; }};
   EXPECT_EQ(twice(Tensor<float>{1}).scalar(), 2);
-  expect_error<ShapeError>([&] { (void)dense(ones<float>({2, 5})); }, {"Dense", "[2, 5]", "4 features"});
+  expect_error<ShapeError>(
+      [&] {
+        (void)dense(ones<float>({2, 5}));
+      },
+      {"Dense", "[2, 5]", "4 features"});
 }
 
 TEST(Layers, LearningPhaseControlsDropoutAndBatchNorm) {
@@ -61,15 +66,21 @@ TEST(Layers, LearningPhaseControlsDropoutAndBatchNorm) {
   EXPECT_NEAR(running[0], 0.01 * mean(batch, {0}).scalars()[0], 1e-9);  // momentum 0.99 from zero
   auto inference = bn(batch);  // running statistics: not normalized yet
   EXPECT_GT(mean(inference).scalar(), 1);
-  auto check = check_gradients([&](const Tensor<double>& x) {
-    LearningPhaseScope training(LearningPhase::training);
-    return bn(x) * sample({6, 3}, -1, 1, 5);
-  }, sample({6, 3}, -1, 1));
+  auto check = check_gradients(
+      [&](const Tensor<double>& x) {
+        LearningPhaseScope training(LearningPhase::training);
+        return bn(x) * sample({6, 3}, -1, 1, 5);
+      },
+      sample({6, 3}, -1, 1));
   EXPECT_TRUE(check.ok) << check.message;
   LayerNorm<double> ln(4);
   auto out = ln(sample({3, 4}, -2, 5));
   EXPECT_NEAR(max(abs(mean(out, {1}))).scalar(), 0, 1e-9);
-  auto ln_check = check_gradients([&](const Tensor<double>& x) { return ln(x) * sample({3, 4}, -1, 1, 6); }, sample({3, 4}, -1, 1));
+  auto ln_check = check_gradients(
+      [&](const Tensor<double>& x) {
+        return ln(x) * sample({3, 4}, -1, 1, 6);
+      },
+      sample({3, 4}, -1, 1));
   EXPECT_TRUE(ln_check.ok) << ln_check.message;
 }
 
@@ -90,42 +101,62 @@ TEST(Layers, SequencedAndNamedFields) {
   Tiny tiny;
   auto grad = gradient(tiny, [&](const Tiny& m) { return sum(m(ones<double>({2, 3}))); });
   EXPECT_EQ(grad.a.weight.shape(), (Shape{3, 4}));
-  auto check = check_gradients([&](const Tensor<double>& w) { Tiny t = tiny; t.a.weight = w; return t(sample({2, 3}, -1, 1)); }, tiny.a.weight);
+  auto check = check_gradients(
+      [&](const Tensor<double>& w) {
+        Tiny t = tiny;
+        t.a.weight = w;
+        return t(sample({2, 3}, -1, 1));
+      },
+      tiny.a.weight);
   EXPECT_TRUE(check.ok) << check.message;
 }
 
 TEST(Losses, ValuesGradientsAndStability) {
   Tensor<double> logits({2, 1, 0, 0, 0, 5}, {2, 3});
   Tensor<std::int32_t> labels{0, 2};
-  double l0 = -std::log(std::exp(2) / (std::exp(2) + std::exp(1) + 1)), l1 = -std::log(std::exp(5) / (2 + std::exp(5)));
+  double l0 = -std::log(std::exp(2) / (std::exp(2) + std::exp(1) + 1)),
+         l1 = -std::log(std::exp(5) / (2 + std::exp(5)));
   EXPECT_NEAR(softmax_cross_entropy(logits, labels).scalar(), (l0 + l1) / 2, 1e-12);
   EXPECT_NEAR(softmax_cross_entropy(logits, labels, Reduction::sum).scalar(), l0 + l1, 1e-12);
-  EXPECT_NEAR(softmax_cross_entropy(logits, one_hot<double>(labels, 3)).scalar(), (l0 + l1) / 2, 1e-12);
+  EXPECT_NEAR(softmax_cross_entropy(logits, one_hot<double>(labels, 3)).scalar(), (l0 + l1) / 2,
+              1e-12);
   auto huge = Tensor<float>({1000, -1000, 0, 0}, {2, 2});
   auto stable = softmax_cross_entropy(huge, Tensor<std::int32_t>{1, 0}).scalar();
   EXPECT_TRUE(std::isfinite(stable));
   EXPECT_NEAR(stable, (2000 + std::log(2.0)) / 2, 1e-2);
-  EXPECT_TRUE(std::isfinite(sigmoid_cross_entropy(Tensor<float>{1000, -1000}, Tensor<float>{0, 1}).scalar()));
+  EXPECT_TRUE(std::isfinite(
+      sigmoid_cross_entropy(Tensor<float>{1000, -1000}, Tensor<float>{0, 1}).scalar()));
 
   auto p = sample({4, 3}, 0.2, 2, 1), t = sample({4, 3}, 0.2, 2, 2);
   auto signs = where(sample({4, 3}, -1, 1, 3) > 0.0, ones<double>({4, 3}), -ones<double>({4, 3}));
   auto probs = softmax(sample({4, 3}, -1, 1, 4));
-  std::vector<std::tuple<std::string, std::function<Tensor<double>(const Tensor<double>&)>, double>> cases = {
-      {"softmax_cross_entropy", [&](auto& x) { return softmax_cross_entropy(x, Tensor<std::int32_t>{0, 2, 1, 1}); }, -1},
-      {"softmax_cross_entropy_probs", [&](auto& x) { return softmax_cross_entropy(x, probs); }, -1},
-      {"sigmoid_cross_entropy", [&](auto& x) { return sigmoid_cross_entropy(x, probs); }, -1},
-      {"mean_squared_error", [&](auto& x) { return mean_squared_error(x, t); }, -1},
-      {"mean_absolute_error", [&](auto& x) { return mean_absolute_error(x, t); }, -1},
-      {"huber_loss", [&](auto& x) { return huber_loss(x, t, 0.5); }, -1},
-      {"hinge_loss", [&](auto& x) { return hinge_loss(x, signs); }, -1},
-      {"squared_hinge_loss", [&](auto& x) { return squared_hinge_loss(x, signs); }, -1},
-      {"categorical_hinge_loss", [&](auto& x) { return categorical_hinge_loss(x, one_hot<double>(Tensor<std::int32_t>{0, 1, 2, 0}, 3)); }, -1},
-      {"log_cosh_loss", [&](auto& x) { return log_cosh_loss(x, t); }, -1},
-      {"poisson_loss", [&](auto& x) { return poisson_loss(x, t); }, -1},
-      {"kullback_leibler_divergence", [&](auto& x) { return kullback_leibler_divergence(x, t); }, -1},
-      {"l1_loss", [&](auto& x) { return l1_loss(x, t); }, -1},
-      {"l2_loss", [&](auto& x) { return l2_loss(x, t); }, -1},
-  };
+  std::vector<std::tuple<std::string, std::function<Tensor<double>(const Tensor<double>&)>, double>>
+      cases = {
+          {"softmax_cross_entropy",
+           [&](auto& x) {
+             return softmax_cross_entropy(x, Tensor<std::int32_t>{0, 2, 1, 1});
+           },
+           -1},
+          {"softmax_cross_entropy_probs", [&](auto& x) { return softmax_cross_entropy(x, probs); },
+           -1},
+          {"sigmoid_cross_entropy", [&](auto& x) { return sigmoid_cross_entropy(x, probs); }, -1},
+          {"mean_squared_error", [&](auto& x) { return mean_squared_error(x, t); }, -1},
+          {"mean_absolute_error", [&](auto& x) { return mean_absolute_error(x, t); }, -1},
+          {"huber_loss", [&](auto& x) { return huber_loss(x, t, 0.5); }, -1},
+          {"hinge_loss", [&](auto& x) { return hinge_loss(x, signs); }, -1},
+          {"squared_hinge_loss", [&](auto& x) { return squared_hinge_loss(x, signs); }, -1},
+          {"categorical_hinge_loss",
+           [&](auto& x) {
+             return categorical_hinge_loss(x, one_hot<double>(Tensor<std::int32_t>{0, 1, 2, 0}, 3));
+           },
+           -1},
+          {"log_cosh_loss", [&](auto& x) { return log_cosh_loss(x, t); }, -1},
+          {"poisson_loss", [&](auto& x) { return poisson_loss(x, t); }, -1},
+          {"kullback_leibler_divergence",
+           [&](auto& x) { return kullback_leibler_divergence(x, t); }, -1},
+          {"l1_loss", [&](auto& x) { return l1_loss(x, t); }, -1},
+          {"l2_loss", [&](auto& x) { return l2_loss(x, t); }, -1},
+      };
   for (auto& [name, loss, unused] : cases) {
     SCOPED_TRACE(name);
     auto check = check_gradients(loss, p + 0.01);
@@ -136,10 +167,13 @@ TEST(Losses, ValuesGradientsAndStability) {
   EXPECT_NEAR(mean_squared_error(a, b).scalar(), (0.25 + 4) / 2, 1e-12);
   EXPECT_NEAR(mean_absolute_error(a, b).scalar(), 1.25, 1e-12);
   EXPECT_NEAR(huber_loss(a, b).scalar(), (0.125 + 1.5) / 2, 1e-12);
-  EXPECT_NEAR(log_cosh_loss(a, b).scalar(), (std::log(std::cosh(0.5)) + std::log(std::cosh(2.0))) / 2, 1e-12);
+  EXPECT_NEAR(log_cosh_loss(a, b).scalar(),
+              (std::log(std::cosh(0.5)) + std::log(std::cosh(2.0))) / 2, 1e-12);
   EXPECT_NEAR(l2_loss(a, b).scalar(), 4.25, 1e-12);
   EXPECT_NEAR(hinge_loss(a, Tensor<double>{1, -1}).scalar(), (0.5 + 3) / 2, 1e-12);
   EXPECT_NEAR(poisson_loss(a, b).scalar(), (0.5 - std::log(0.5) + 2) / 2, 1e-12);
-  expect_error<ShapeError>([&] { (void)mean_squared_error(a, Tensor<double>{1}); }, {"mean_squared_error", "[2]", "[1]"});
-  expect_error<ShapeError>([&] { (void)softmax_cross_entropy(logits, Tensor<std::int32_t>{1}); }, {"softmax_cross_entropy", "[2, 3]", "[1]"});
+  expect_error<ShapeError>([&] { (void)mean_squared_error(a, Tensor<double>{1}); },
+                           {"mean_squared_error", "[2]", "[1]"});
+  expect_error<ShapeError>([&] { (void)softmax_cross_entropy(logits, Tensor<std::int32_t>{1}); },
+                           {"softmax_cross_entropy", "[2, 3]", "[1]"});
 }

@@ -38,7 +38,8 @@ inline void check_unary(const UnaryCase& c) {
       auto in = x.scalars();
       ASSERT_EQ(got.size(), in.size());
       for (std::size_t i = 0; i < in.size(); ++i)
-        EXPECT_NEAR(got[i], c.reference(in[i]), 1e-9 * (1 + std::abs(c.reference(in[i])))) << "at " << in[i];
+        EXPECT_NEAR(got[i], c.reference(in[i]), 1e-9 * (1 + std::abs(c.reference(in[i]))))
+            << "at " << in[i];
     }
   }
   if (!c.differentiable) return;
@@ -47,7 +48,8 @@ inline void check_unary(const UnaryCase& c) {
     EXPECT_TRUE(check.ok) << check.message;
   }
   if (c.second_order) {
-    auto check = check_second_order([&](const Tensor<double>& x) { return sum(c.op(x)); }, sample({4}, c.low, c.high, 5));
+    auto check = check_second_order([&](const Tensor<double>& x) { return sum(c.op(x)); },
+                                    sample({4}, c.low, c.high, 5));
     EXPECT_TRUE(check.ok) << "second order: " << check.message;
   }
 }
@@ -62,19 +64,24 @@ struct BinaryCase {
 
 inline void check_binary(const BinaryCase& c) {
   SCOPED_TRACE(c.name);
-  std::vector<std::pair<Shape, Shape>> shapes{{{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 1}, {1, 4}}, {{}, {2, 2}}, {{2, 2}, {}}, {{0, 4}, {4}}};
+  std::vector<std::pair<Shape, Shape>> shapes{{{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 1}, {1, 4}},
+                                              {{}, {2, 2}},     {{2, 2}, {}},  {{0, 4}, {4}}};
   for (auto& [sa, sb] : shapes) {
     Tensor<double> a = sample(sa, c.low, c.high, 1), b = sample(sb, c.low_b, c.high_b, 2);
     Tensor<double> y = c.op(a, b);
     Shape out = broadcast_shapes(sa, sb, "test");
     ASSERT_EQ(y.shape(), out);
-    auto ab = broadcast_to(a, out).scalars(), bb = broadcast_to(b, out).scalars(), got = y.scalars();
-    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], c.reference(ab[i], bb[i]), 1e-9);
+    auto ab = broadcast_to(a, out).scalars(), bb = broadcast_to(b, out).scalars(),
+         got = y.scalars();
+    for (std::size_t i = 0; i < got.size(); ++i)
+      EXPECT_NEAR(got[i], c.reference(ab[i], bb[i]), 1e-9);
     if (out.count() == 0) continue;
     auto check = check_gradients(c.op, a, b);
     EXPECT_TRUE(check.ok) << sa << " and " << sb << ": " << check.message;
   }
-  auto second = check_second_order([&](const Tensor<double>& x) { return sum(c.op(x, x * 0.5 + 1.0)); }, sample({3}, c.low, c.high, 9));
+  auto second =
+      check_second_order([&](const Tensor<double>& x) { return sum(c.op(x, x * 0.5 + 1.0)); },
+                         sample({3}, c.low, c.high, 9));
   EXPECT_TRUE(second.ok) << "second order: " << second.message;
 }
 
@@ -85,7 +92,8 @@ void expect_error(Body&& body, std::initializer_list<std::string> fragments) {
     body();
     ADD_FAILURE() << "no exception";
   } catch (const E& e) {
-    for (auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what() << " lacks " << f;
+    for (auto& f : fragments)
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what() << " lacks " << f;
   } catch (const std::exception& e) {
     ADD_FAILURE() << "wrong exception type: " << e.what();
   }

@@ -21,7 +21,8 @@ double minimize(Optimizer optimizer, int steps) {
   for (int i = 0; i < steps; ++i) optimizer.update(q, gradient(q, loss));
   return max(abs(q.x - 3.0)).scalar();
 }
-void expect_values(const std::vector<double>& got, const std::vector<double>& want, double tol = 1e-6) {
+void expect_values(const std::vector<double>& got, const std::vector<double>& want,
+                   double tol = 1e-6) {
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
 }
@@ -31,7 +32,8 @@ void expect_values(const std::vector<double>& got, const std::vector<double>& wa
 TEST(Optimizers, OneStepByHand) {
   Quadratic q;
   expect_values(one_step(SGD(q, {.learning_rate = 0.1f})), {1.4, -1.0});
-  expect_values(one_step(SGD(q, {.learning_rate = 0.1f, .momentum = 0.9f, .nesterov = true})), {1.76, -0.1});
+  expect_values(one_step(SGD(q, {.learning_rate = 0.1f, .momentum = 0.9f, .nesterov = true})),
+                {1.76, -0.1});
   expect_values(one_step(Adam(q, {.learning_rate = 0.1f})), {1.1, -1.9});
   expect_values(one_step(AdamW(q, {.learning_rate = 0.1f})), {1.099, -1.898});
   expect_values(one_step(AMSGrad(q, {.learning_rate = 0.1f})), {1.1, -1.9});
@@ -46,7 +48,8 @@ TEST(Optimizers, FindTheMinimum) {
   Quadratic q;
   EXPECT_LT(minimize(SGD(q, {.learning_rate = 0.1f}), 100), 1e-6);
   EXPECT_LT(minimize(SGD(q, {.learning_rate = 0.05f, .momentum = 0.9f}), 300), 1e-4);
-  EXPECT_LT(minimize(SGD(q, {.learning_rate = 0.05f, .momentum = 0.9f, .nesterov = true}), 300), 1e-4);
+  EXPECT_LT(minimize(SGD(q, {.learning_rate = 0.05f, .momentum = 0.9f, .nesterov = true}), 300),
+            1e-4);
   EXPECT_LT(minimize(Adam(q, {.learning_rate = 0.1f}), 500), 1e-3);
   EXPECT_LT(minimize(AdamW(q, {.learning_rate = 0.1f, .weight_decay = 0}), 500), 1e-3);
   EXPECT_LT(minimize(AMSGrad(q, {.learning_rate = 0.1f}), 500), 1e-3);

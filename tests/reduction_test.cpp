@@ -16,11 +16,13 @@ TEST(Reduction, Values) {
   EXPECT_EQ(argmin(x, 0).scalars(), (std::vector<std::int64_t>{0, 0, 0}));
   EXPECT_NEAR(variance(x).scalar(), 35.0 / 12, 1e-12);
   EXPECT_NEAR(standard_deviation(x, {1}).scalars()[0], std::sqrt(2.0 / 3), 1e-12);
-  EXPECT_NEAR(log_sum_exp(x, {1}).scalars()[1], std::log(std::exp(4) + std::exp(5) + std::exp(6)), 1e-12);
+  EXPECT_NEAR(log_sum_exp(x, {1}).scalars()[1], std::log(std::exp(4) + std::exp(5) + std::exp(6)),
+              1e-12);
   Tensor<bool> b({true, false, true, true}, {2, 2});
   EXPECT_EQ(any(b, {1}).scalars(), (std::vector<bool>{true, true}));
   EXPECT_EQ(all(b, {1}).scalars(), (std::vector<bool>{false, true}));
-  EXPECT_EQ(sum(Tensor<std::int32_t>({1, 2, 3, 4}, {2, 2}), {0}).scalars(), (std::vector<std::int32_t>{4, 6}));
+  EXPECT_EQ(sum(Tensor<std::int32_t>({1, 2, 3, 4}, {2, 2}), {0}).scalars(),
+            (std::vector<std::int32_t>{4, 6}));
 }
 
 TEST(Reduction, NonAdjacentAxesEmptyAndLarge) {
@@ -38,22 +40,30 @@ TEST(Reduction, NonAdjacentAxesEmptyAndLarge) {
   auto big = ones<float>({1 << 20});
   EXPECT_EQ(sum(big).scalar(), float(1 << 20));
   EXPECT_EQ(max(transpose(sample({200, 300}, 0, 1)), {0}).shape(), (Shape{200}));
-  EXPECT_NEAR(log_sum_exp(Tensor<double>{1000, 1000}).scalar(), 1000 + std::log(2), 1e-9);  // no overflow
+  EXPECT_NEAR(log_sum_exp(Tensor<double>{1000, 1000}).scalar(), 1000 + std::log(2),
+              1e-9);  // no overflow
 }
 
 TEST(Reduction, Gradients) {
-  std::vector<std::pair<std::string, std::function<Tensor<double>(const Tensor<double>&)>>> cases = {
-      {"sum all", [](auto& x) { return sum(x); }},
-      {"sum axis", [](auto& x) { return sum(x, {1}); }},
-      {"sum axes keep", [](auto& x) { return sum(x, {0, 2}, true); }},
-      {"mean", [](auto& x) { return mean(x, {0}); }},
-      {"product", [](auto& x) { return product(x, {2}); }},
-      {"max", [](auto& x) { return max(x, {1}); }},
-      {"min", [](auto& x) { return min(x); }},
-      {"variance", [](auto& x) { return variance(x, {2}); }},
-      {"standard_deviation", [](auto& x) { return standard_deviation(x, {1, 2}); }},
-      {"log_sum_exp", [](auto& x) { return log_sum_exp(x, {2}); }},
-  };
+  std::vector<std::pair<std::string, std::function<Tensor<double>(const Tensor<double>&)>>> cases =
+      {
+          {"sum all", [](auto& x) { return sum(x); }},
+          {"sum axis", [](auto& x) { return sum(x, {1}); }},
+          {"sum axes keep",
+           [](auto& x) {
+             return sum(x, {0, 2}, true);
+           }},
+          {"mean", [](auto& x) { return mean(x, {0}); }},
+          {"product", [](auto& x) { return product(x, {2}); }},
+          {"max", [](auto& x) { return max(x, {1}); }},
+          {"min", [](auto& x) { return min(x); }},
+          {"variance", [](auto& x) { return variance(x, {2}); }},
+          {"standard_deviation",
+           [](auto& x) {
+             return standard_deviation(x, {1, 2});
+           }},
+          {"log_sum_exp", [](auto& x) { return log_sum_exp(x, {2}); }},
+      };
   for (auto& [name, f] : cases) {
     SCOPED_TRACE(name);
     auto x = sample({2, 3, 4}, 0.5, 2);

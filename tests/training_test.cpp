@@ -30,7 +30,9 @@ TEST(Training, CnnStepReducesTheLoss) {
   models::CNN model;
   SGD optimizer(model, {.learning_rate = 0.1f});
   auto batch = dataset.training_epochs(1)[0].batch(0);
-  auto loss_of = [&](const models::CNN& m) { return softmax_cross_entropy(m(batch.data), batch.label); };
+  auto loss_of = [&](const models::CNN& m) {
+    return softmax_cross_entropy(m(batch.data), batch.label);
+  };
   float before = loss_of(model).scalar();
   for (int i = 0; i < 10; ++i) optimizer.update(model, gradient(model, loss_of));
   EXPECT_LT(loss_of(model).scalar(), 0.8f * before);

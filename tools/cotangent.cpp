@@ -82,12 +82,15 @@ int run_training(const Arguments& args, const std::string& model_name) {
   std::string dataset_name = args.get("dataset", "mnist");
   std::string optimizer_name = args.get("optimizer", "sgd");
   std::string device = args.get("device", "cpu");
-  CT_CHECK_AS(ValueError, device == "cpu", "--device: '{}' is not available in this build (cpu)", device);
-  CT_CHECK_AS(ValueError, optimizer_name == "sgd" || optimizer_name == "adam", "--optimizer: '{}' is not sgd or adam", optimizer_name);
+  CT_CHECK_AS(ValueError, device == "cpu", "--device: '{}' is not available in this build (cpu)",
+              device);
+  CT_CHECK_AS(ValueError, optimizer_name == "sgd" || optimizer_name == "adam",
+              "--optimizer: '{}' is not sgd or adam", optimizer_name);
   std::int64_t epochs = to_int(args.get("epochs", "12"), "epochs");
   std::int64_t batch_size = to_int(args.get("batch-size", "128"), "batch-size");
   std::uint64_t seed = std::uint64_t(to_int(args.get("seed", "1"), "seed"));
-  double learning_rate = std::stod(args.get("learning-rate", optimizer_name == "sgd" ? "0.1" : "0.001"));
+  double learning_rate =
+      std::stod(args.get("learning-rate", optimizer_name == "sgd" ? "0.1" : "0.001"));
   std::filesystem::path output = args.get("output", "runs/" + model_name + "-" + dataset_name);
 
   std::int64_t checkpoint_every = to_int(args.get("checkpoint-every", "0"), "checkpoint-every");
@@ -98,34 +101,51 @@ int run_training(const Arguments& args, const std::string& model_name) {
   options.directory = args.get("data-dir", "");
   options.download = !args.values.count("no-download");
   if (args.values.count("limit")) options.training_limit = to_int(args.get("limit", ""), "limit");
-  data::ImageDataset dataset = dataset_name == "mnist" ? MNIST(batch_size, options)
-                               : dataset_name == "fashion-mnist"
-                                   ? FashionMNIST(batch_size, options)
-                                   : throw ValueError(detail::format("--dataset: '{}' is not mnist or fashion-mnist", dataset_name));
+  data::ImageDataset dataset =
+      dataset_name == "mnist" ? MNIST(batch_size, options)
+      : dataset_name == "fashion-mnist"
+          ? FashionMNIST(batch_size, options)
+          : throw ValueError(
+                detail::format("--dataset: '{}' is not mnist or fashion-mnist", dataset_name));
 
   default_generator().reseed(seed);
   Context::local().random.reseed(seed + 1);
   Model model;
-  std::cout << "Training " << model_name << " on " << dataset_name << ": " << dataset.training().count << " training and "
-            << dataset.test().count << " test images, batch " << batch_size << ", " << optimizer_name << " with learning rate "
-            << learning_rate << ", seed " << seed << ", " << omp_get_max_threads() << " threads" << std::endl;
+  std::cout << "Training " << model_name << " on " << dataset_name << ": "
+            << dataset.training().count << " training and " << dataset.test().count
+            << " test images, batch " << batch_size << ", " << optimizer_name
+            << " with learning rate " << learning_rate << ", seed " << seed << ", "
+            << omp_get_max_threads() << " threads" << std::endl;
 
   train::FitOptions fit{.epochs = epochs, .progress = true, .checkpoint_every = checkpoint_every};
-  fit.on_epoch = [&](const train::EpochMetrics& m) { std::cout << train::describe(m, epochs) << std::endl; };
+  fit.on_epoch = [&](const train::EpochMetrics& m) {
+    std::cout << train::describe(m, epochs) << std::endl;
+  };
   std::vector<train::EpochMetrics> history;
   auto train_with = [&](auto& optimizer) {
     using Optimizer = std::remove_reference_t<decltype(optimizer)>;
     if (!resume.empty()) {
-      auto state = io::load_checkpoint(std::filesystem::path(resume) / kCheckpointFile, model, &optimizer);
-      CT_CHECK_AS(ValueError, state.model == model_name, "--resume: the checkpoint holds a '{}' model, not '{}'", state.model, model_name);
-      CT_CHECK_AS(ValueError, state.seed == seed, "--resume: the checkpoint was trained with seed {}, not {}", state.seed, seed);
+      auto state =
+          io::load_checkpoint(std::filesystem::path(resume) / kCheckpointFile, model, &optimizer);
+      CT_CHECK_AS(ValueError, state.model == model_name,
+                  "--resume: the checkpoint holds a '{}' model, not '{}'", state.model, model_name);
+      CT_CHECK_AS(ValueError, state.seed == seed,
+                  "--resume: the checkpoint was trained with seed {}, not {}", state.seed, seed);
       fit.start = {state.epoch, state.batch, std::strtod(state.extra["loss_sum"].c_str(), nullptr),
-                   std::strtoll(state.extra["correct"].c_str(), nullptr, 10), std::strtoll(state.extra["seen"].c_str(), nullptr, 10)};
-      std::cout << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch << std::endl;
+                   std::strtoll(state.extra["correct"].c_str(), nullptr, 10),
+                   std::strtoll(state.extra["seen"].c_str(), nullptr, 10)};
+      std::cout << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch
+                << std::endl;
     }
     fit.on_checkpoint = [&](const train::EpochProgress& p) {
-      io::TrainingState state{model_name, p.epoch, p.batch, 0, seed,
-                              {{"loss_sum", hex_double(p.loss_sum)}, {"correct", std::to_string(p.correct)}, {"seen", std::to_string(p.seen)}}};
+      io::TrainingState state{model_name,
+                              p.epoch,
+                              p.batch,
+                              0,
+                              seed,
+                              {{"loss_sum", hex_double(p.loss_sum)},
+                               {"correct", std::to_string(p.correct)},
+                               {"seen", std::to_string(p.seen)}}};
       io::save_checkpoint<Model, Optimizer>(output / kCheckpointFile, model, &optimizer, state);
     };
     history = train::fit(model, optimizer, dataset, fit);
@@ -137,10 +157,13 @@ int run_training(const Arguments& args, const std::string& model_name) {
     Adam optimizer(model, {.learning_rate = float(learning_rate)});
     train_with(optimizer);
   }
-  train::write_reports(output, history, model_name, dataset_name, batch_size, optimizer_name, learning_rate, seed);
+  train::write_reports(output, history, model_name, dataset_name, batch_size, optimizer_name,
+                       learning_rate, seed);
   if (!history.empty())
-    std::cout << "Final test accuracy " << std::fixed << std::setprecision(2) << 100 * history.back().test_accuracy
-              << "%; wrote " << (output / "summary.json").string() << " and " << (output / "metrics.csv").string() << std::endl;
+    std::cout << "Final test accuracy " << std::fixed << std::setprecision(2)
+              << 100 * history.back().test_accuracy << "%; wrote "
+              << (output / "summary.json").string() << " and " << (output / "metrics.csv").string()
+              << std::endl;
   return 0;
 }
 
@@ -153,13 +176,16 @@ int run_evaluation(const Arguments& args, const io::TrainingState& state) {
   data::DatasetOptions options;
   options.directory = args.get("data-dir", "");
   options.download = !args.values.count("no-download");
-  data::ImageDataset dataset = dataset_name == "mnist" ? MNIST(128, options)
-                               : dataset_name == "fashion-mnist"
-                                   ? FashionMNIST(128, options)
-                                   : throw ValueError(detail::format("--dataset: '{}' is not mnist or fashion-mnist", dataset_name));
+  data::ImageDataset dataset =
+      dataset_name == "mnist" ? MNIST(128, options)
+      : dataset_name == "fashion-mnist"
+          ? FashionMNIST(128, options)
+          : throw ValueError(
+                detail::format("--dataset: '{}' is not mnist or fashion-mnist", dataset_name));
   auto [loss, accuracy] = train::evaluate(model, dataset);
-  std::cout << "Checkpoint " << checkpoint.string() << " (" << state.model << ", epoch " << state.epoch << "): test loss "
-            << std::fixed << std::setprecision(4) << loss << ", accuracy " << std::setprecision(2) << 100 * accuracy << "% on "
+  std::cout << "Checkpoint " << checkpoint.string() << " (" << state.model << ", epoch "
+            << state.epoch << "): test loss " << std::fixed << std::setprecision(4) << loss
+            << ", accuracy " << std::setprecision(2) << 100 * accuracy << "% on "
             << dataset.test().count << " " << dataset_name << " test images" << std::endl;
   return 0;
 }
@@ -169,11 +195,13 @@ int evaluate_command(const Arguments& args) {
   CT_CHECK_AS(ValueError, !checkpoint.empty(), "evaluate: --checkpoint FILE is required");
   std::string model = io::load_safetensors(checkpoint).metadata["model"];
   io::TrainingState state{model};
-  if (auto meta = io::load_safetensors(checkpoint).metadata; meta.count("epoch")) state.epoch = std::stoll(meta["epoch"]);
+  if (auto meta = io::load_safetensors(checkpoint).metadata; meta.count("epoch"))
+    state.epoch = std::stoll(meta["epoch"]);
   if (model == "mlp") return run_evaluation<models::MLP>(args, state);
   if (model == "cnn") return run_evaluation<models::CNN>(args, state);
   if (model == "lenet") return run_evaluation<models::LeNet>(args, state);
-  throw ValueError(detail::format("evaluate: {} holds an unknown model '{}'", checkpoint.string(), model));
+  throw ValueError(
+      detail::format("evaluate: {} holds an unknown model '{}'", checkpoint.string(), model));
 }
 
 }  // namespace
@@ -185,7 +213,8 @@ int main(int argc, char** argv) {
       return argc < 2 ? 2 : 0;
     }
     std::string command = argv[1];
-    CT_CHECK_AS(ValueError, command == "train" || command == "evaluate", "unknown command '{}' (try: cotangent --help)", command);
+    CT_CHECK_AS(ValueError, command == "train" || command == "evaluate",
+                "unknown command '{}' (try: cotangent --help)", command);
     Arguments args = parse(argc, argv, 2);
     if (command == "evaluate") return evaluate_command(args);
     if (args.values.count("help")) {

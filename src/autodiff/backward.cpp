@@ -44,7 +44,8 @@ AnyTensor make_variable(const AnyTensor& x, const std::shared_ptr<Tape>& tape) {
 }
 
 std::vector<AnyTensor> backpropagate(const AnyTensor& root, const AnyTensor& seed,
-                                     const std::vector<std::shared_ptr<Node>>& targets, bool release) {
+                                     const std::vector<std::shared_ptr<Node>>& targets,
+                                     bool release) {
   std::vector<AnyTensor> result(targets.size());
   if (!root.node()) return result;
   std::unordered_map<const Node*, std::size_t> target_index;

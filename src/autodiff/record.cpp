@@ -2,11 +2,14 @@
 
 namespace ct::detail {
 
-void record(AnyTensor& out, std::initializer_list<const AnyTensor*> inputs, Pullback pullback, bool keep_result) {
-  record_many(out, std::span<const AnyTensor* const>(inputs.begin(), inputs.size()), std::move(pullback), keep_result);
+void record(AnyTensor& out, std::initializer_list<const AnyTensor*> inputs, Pullback pullback,
+            bool keep_result) {
+  record_many(out, std::span<const AnyTensor* const>(inputs.begin(), inputs.size()),
+              std::move(pullback), keep_result);
 }
 
-void record_many(AnyTensor& out, std::span<const AnyTensor* const> inputs, Pullback pullback, bool keep_result) {
+void record_many(AnyTensor& out, std::span<const AnyTensor* const> inputs, Pullback pullback,
+                 bool keep_result) {
   auto node = std::make_shared<Node>();
   node->inputs.reserve(inputs.size());
   for (const AnyTensor* in : inputs) {

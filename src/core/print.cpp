@@ -16,8 +16,10 @@ void print_scalar(std::ostream& out, T v) {
   if constexpr (std::is_same_v<T, bool>) {
     out << (v ? "true" : "false");
   } else if constexpr (std::is_floating_point_v<T>) {
-    if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 1e16) out << std::fixed << std::setprecision(1) << v;
-    else out << std::defaultfloat << std::setprecision(std::is_same_v<T, float> ? 7 : 15) << v;
+    if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 1e16)
+      out << std::fixed << std::setprecision(1) << v;
+    else
+      out << std::defaultfloat << std::setprecision(std::is_same_v<T, float> ? 7 : 15) << v;
     out << std::defaultfloat;
   } else {
     out << v;
@@ -25,8 +27,8 @@ void print_scalar(std::ostream& out, T v) {
 }
 
 template <class T>
-void print_level(std::ostream& out, const std::vector<T>& values, const Shape& shape, const Shape& strides,
-                 int dim, std::int64_t offset, bool summarize) {
+void print_level(std::ostream& out, const std::vector<T>& values, const Shape& shape,
+                 const Shape& strides, int dim, std::int64_t offset, bool summarize) {
   if (dim == shape.rank()) return print_scalar(out, values[offset]);
   out << '[';
   std::int64_t n = shape[dim];
@@ -38,8 +40,10 @@ void print_level(std::ostream& out, const std::vector<T>& values, const Shape& s
     print_level(out, values, shape, strides, dim + 1, offset + i * strides[dim], summarize);
     if (i + 1 < n) {
       out << ',';
-      if (dim + 1 < shape.rank()) out << '\n' << std::string(dim + 1, ' ');
-      else out << ' ';
+      if (dim + 1 < shape.rank())
+        out << '\n' << std::string(dim + 1, ' ');
+      else
+        out << ' ';
     }
   }
   out << ']';
@@ -52,7 +56,8 @@ std::ostream& operator<<(std::ostream& out, const AnyTensor& x) {
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     auto values = Tensor<T>(x).scalars();
-    print_level(out, values, x.shape(), contiguous_strides(x.shape()), 0, 0, x.scalar_count() > kSummarizeAbove);
+    print_level(out, values, x.shape(), contiguous_strides(x.shape()), 0, 0,
+                x.scalar_count() > kSummarizeAbove);
   });
   return out;
 }

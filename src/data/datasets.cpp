@@ -6,9 +6,12 @@
 namespace ct::data {
 
 Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what) {
-  CT_CHECK_AS(IOError, bytes.size() >= 4, "{}: too short for an IDX header ({} bytes)", what, bytes.size());
-  CT_CHECK_AS(IOError, bytes[0] == 0 && bytes[1] == 0, "{}: not an IDX file (bad magic number)", what);
-  CT_CHECK_AS(IOError, bytes[2] == 0x08, "{}: IDX data type 0x{} is not unsigned bytes", what, int(bytes[2]));
+  CT_CHECK_AS(IOError, bytes.size() >= 4, "{}: too short for an IDX header ({} bytes)", what,
+              bytes.size());
+  CT_CHECK_AS(IOError, bytes[0] == 0 && bytes[1] == 0, "{}: not an IDX file (bad magic number)",
+              what);
+  CT_CHECK_AS(IOError, bytes[2] == 0x08, "{}: IDX data type 0x{} is not unsigned bytes", what,
+              int(bytes[2]));
   int rank = bytes[3];
   CT_CHECK_AS(IOError, rank >= 1 && rank <= 4, "{}: IDX rank {} is not supported", what, rank);
   std::size_t header = 4 + 4 * std::size_t(rank);
@@ -22,8 +25,9 @@ Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what) {
     count *= d;
     CT_CHECK_AS(IOError, count <= (1ull << 40), "{}: IDX dimensions are implausibly large", what);
   }
-  CT_CHECK_AS(IOError, bytes.size() - header == count, "{}: IDX header promises {} values but the file holds {}",
-              what, count, bytes.size() - header);
+  CT_CHECK_AS(IOError, bytes.size() - header == count,
+              "{}: IDX header promises {} values but the file holds {}", what, count,
+              bytes.size() - header);
   idx.values.assign(bytes.begin() + std::ptrdiff_t(header), bytes.end());
   return idx;
 }
@@ -48,10 +52,14 @@ void ByteSamples::truncate(std::int64_t n) {
   labels.resize(std::size_t(n));
 }
 
-ImageDataset::ImageDataset(ByteSamples training, ByteSamples test, std::int64_t batch_size, std::uint64_t seed)
+ImageDataset::ImageDataset(ByteSamples training, ByteSamples test, std::int64_t batch_size,
+                           std::uint64_t seed)
     : training_(std::make_shared<ByteSamples>(std::move(training))),
-      test_(std::make_shared<ByteSamples>(std::move(test))), batch_size_(batch_size), seed_(seed) {
-  CT_CHECK_AS(ValueError, batch_size > 0, "dataset: batch size must be positive, got {}", batch_size);
+      test_(std::make_shared<ByteSamples>(std::move(test))),
+      batch_size_(batch_size),
+      seed_(seed) {
+  CT_CHECK_AS(ValueError, batch_size > 0, "dataset: batch size must be positive, got {}",
+              batch_size);
 }
 
 std::vector<Epoch> ImageDataset::training_epochs(std::int64_t count, std::int64_t first) const {
@@ -61,7 +69,8 @@ std::vector<Epoch> ImageDataset::training_epochs(std::int64_t count, std::int64_
     std::vector<std::int64_t> order(training_->count);
     std::iota(order.begin(), order.end(), 0);
     Generator gen(seed_ * 0x9e3779b97f4a7c15ULL + std::uint64_t(e) + 1);
-    for (std::int64_t i = std::int64_t(order.size()) - 1; i > 0; --i) std::swap(order[i], order[gen.below(std::uint64_t(i) + 1)]);
+    for (std::int64_t i = std::int64_t(order.size()) - 1; i > 0; --i)
+      std::swap(order[i], order[gen.below(std::uint64_t(i) + 1)]);
     epochs.emplace_back(training_, std::move(order), batch_size_, true);
   }
   return epochs;
@@ -73,7 +82,8 @@ Epoch ImageDataset::validation() const {
   return Epoch(test_, std::move(order), batch_size_, false);
 }
 
-Epoch::Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_t> order, std::int64_t batch_size, bool drop_remainder)
+Epoch::Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_t> order,
+             std::int64_t batch_size, bool drop_remainder)
     : samples_(std::move(samples)), order_(std::move(order)), batch_size_(batch_size) {
   std::int64_t n = std::int64_t(order_.size());
   batches_ = drop_remainder ? n / batch_size : (n + batch_size - 1) / batch_size;
@@ -93,7 +103,8 @@ Epoch::iterator::iterator(const Epoch* epoch, std::int64_t index) : epoch_(epoch
 
 void Epoch::iterator::prefetch() {
   if (index_ + 1 < epoch_->batches_)
-    next_ = std::async(std::launch::async, [epoch = epoch_, i = index_ + 1] { return epoch->batch(i); });
+    next_ = std::async(std::launch::async,
+                       [epoch = epoch_, i = index_ + 1] { return epoch->batch(i); });
 }
 
 Epoch::iterator& Epoch::iterator::operator++() {
@@ -107,12 +118,15 @@ Epoch::iterator& Epoch::iterator::operator++() {
 
 namespace {
 
-ByteSamples images_and_labels(const std::string& dataset, const RemoteFile& images_file, const RemoteFile& labels_file,
-                              const FetchOptions& options) {
+ByteSamples images_and_labels(const std::string& dataset, const RemoteFile& images_file,
+                              const RemoteFile& labels_file, const FetchOptions& options) {
   Idx images = parse_idx(fetch(dataset, images_file, options), images_file.name);
   Idx labels = parse_idx(fetch(dataset, labels_file, options), labels_file.name);
-  CT_CHECK_AS(IOError, images.dims.size() == 3 && labels.dims.size() == 1 && images.dims[0] == labels.dims[0],
-              "{}: {} images but {} labels", dataset, images.dims.empty() ? 0 : images.dims[0], labels.dims.empty() ? 0 : labels.dims[0]);
+  CT_CHECK_AS(
+      IOError,
+      images.dims.size() == 3 && labels.dims.size() == 1 && images.dims[0] == labels.dims[0],
+      "{}: {} images but {} labels", dataset, images.dims.empty() ? 0 : images.dims[0],
+      labels.dims.empty() ? 0 : labels.dims[0]);
   ByteSamples s;
   s.count = images.dims[0];
   s.height = images.dims[1];
@@ -120,12 +134,13 @@ ByteSamples images_and_labels(const std::string& dataset, const RemoteFile& imag
   s.channels = 1;
   s.images = std::move(images.values);
   s.labels.assign(labels.values.begin(), labels.values.end());
-  for (auto l : s.labels) CT_CHECK_AS(IOError, l < 10, "{}: label {} is out of range", labels_file.name, l);
+  for (auto l : s.labels)
+    CT_CHECK_AS(IOError, l < 10, "{}: label {} is out of range", labels_file.name, l);
   return s;
 }
 
-ImageDataset idx_dataset(const std::string& name, const std::vector<RemoteFile>& files, std::int64_t batch_size,
-                         const DatasetOptions& options) {
+ImageDataset idx_dataset(const std::string& name, const std::vector<RemoteFile>& files,
+                         std::int64_t batch_size, const DatasetOptions& options) {
   ByteSamples training = images_and_labels(name, files[0], files[1], options);
   ByteSamples test = images_and_labels(name, files[2], files[3], options);
   training.truncate(options.training_limit);
@@ -139,21 +154,30 @@ std::vector<RemoteFile> mnist_files() {
   std::vector<std::string> mirrors = {"https://ossci-datasets.s3.amazonaws.com/mnist/",
                                       "https://storage.googleapis.com/cvdf-datasets/mnist/"};
   return {
-      {"train-images-idx3-ubyte", mirrors, ".gz", 47040016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"},
-      {"train-labels-idx1-ubyte", mirrors, ".gz", 60008, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"},
-      {"t10k-images-idx3-ubyte", mirrors, ".gz", 7840016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"},
-      {"t10k-labels-idx1-ubyte", mirrors, ".gz", 10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+      {"train-images-idx3-ubyte", mirrors, ".gz", 47040016,
+       "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"},
+      {"train-labels-idx1-ubyte", mirrors, ".gz", 60008,
+       "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"},
+      {"t10k-images-idx3-ubyte", mirrors, ".gz", 7840016,
+       "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"},
+      {"t10k-labels-idx1-ubyte", mirrors, ".gz", 10008,
+       "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
   };
 }
 
 std::vector<RemoteFile> fashion_mnist_files() {
-  std::vector<std::string> mirrors = {"https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                                      "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"};
+  std::vector<std::string> mirrors = {
+      "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+      "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"};
   return {
-      {"train-images-idx3-ubyte", mirrors, ".gz", 47040016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"},
-      {"train-labels-idx1-ubyte", mirrors, ".gz", 60008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"},
-      {"t10k-images-idx3-ubyte", mirrors, ".gz", 7840016, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"},
-      {"t10k-labels-idx1-ubyte", mirrors, ".gz", 10008, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+      {"train-images-idx3-ubyte", mirrors, ".gz", 47040016,
+       "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"},
+      {"train-labels-idx1-ubyte", mirrors, ".gz", 60008,
+       "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"},
+      {"t10k-images-idx3-ubyte", mirrors, ".gz", 7840016,
+       "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"},
+      {"t10k-labels-idx1-ubyte", mirrors, ".gz", 10008,
+       "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
   };
 }
 
@@ -168,7 +192,8 @@ ImageDataset FashionMNIST(std::int64_t batch_size, const DatasetOptions& options
 ByteSamples parse_cifar10(const std::vector<std::uint8_t>& bytes, const std::string& what) {
   constexpr std::size_t record = 1 + 3 * 32 * 32;
   CT_CHECK_AS(IOError, !bytes.empty() && bytes.size() % record == 0,
-              "{}: {} bytes is not a whole number of CIFAR-10 records of {} bytes", what, bytes.size(), record);
+              "{}: {} bytes is not a whole number of CIFAR-10 records of {} bytes", what,
+              bytes.size(), record);
   ByteSamples s;
   s.count = std::int64_t(bytes.size() / record);
   s.height = s.width = 32;
@@ -184,7 +209,8 @@ ByteSamples parse_cifar10(const std::vector<std::uint8_t>& bytes, const std::str
   return s;
 }
 
-ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory, const DatasetOptions& options) {
+ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory,
+                     const DatasetOptions& options) {
   ByteSamples training;
   for (int b = 1; b <= 5; ++b) {
     auto path = directory / ("data_batch_" + std::to_string(b) + ".bin");

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 
 std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& bytes, const std::string& what) {
   z_stream s{};
-  CT_CHECK_AS(IOError, inflateInit2(&s, 15 + 32) == Z_OK, "{}: cannot start gzip decompression", what);
+  CT_CHECK_AS(IOError, inflateInit2(&s, 15 + 32) == Z_OK, "{}: cannot start gzip decompression",
+              what);
   std::vector<std::uint8_t> out;
   s.next_in = const_cast<Bytef*>(bytes.data());
   s.avail_in = uInt(bytes.size());
@@ -33,7 +34,8 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& bytes, const s
     status = inflate(&s, Z_NO_FLUSH);
     if (status != Z_OK && status != Z_STREAM_END) {
       inflateEnd(&s);
-      throw IOError(detail::format("{}: corrupt gzip data ({})", what, s.msg ? s.msg : "inflate failed"));
+      throw IOError(
+          detail::format("{}: corrupt gzip data ({})", what, s.msg ? s.msg : "inflate failed"));
     }
     out.insert(out.end(), chunk, chunk + (sizeof(chunk) - s.avail_out));
     if (status != Z_STREAM_END && s.avail_in == 0 && s.avail_out != 0) {
@@ -52,14 +54,16 @@ std::vector<std::uint8_t> read_file(const fs::path& path) {
   in.seekg(0);
   in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size()));
   CT_CHECK_AS(IOError, in.good() || bytes.empty(), "{}: read failed", path.string());
-  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return gunzip(bytes, path.string());
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b)
+    return gunzip(bytes, path.string());
   return bytes;
 }
 
 std::string sha256_hex(const void* data, std::size_t size) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  CT_CHECK_AS(IOError, EVP_Digest(data, size, digest, &length, EVP_sha256(), nullptr) == 1, "sha256: digest failed");
+  CT_CHECK_AS(IOError, EVP_Digest(data, size, digest, &length, EVP_sha256(), nullptr) == 1,
+              "sha256: digest failed");
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned i = 0; i < length; ++i) out += hex[digest[i] >> 4], out += hex[digest[i] & 15];
@@ -72,7 +76,8 @@ void write_file_atomically(const fs::path& path, const void* data, std::size_t s
   fs::create_directories(dir, ec);
   std::string tmp = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
   int fd = mkstemp(tmp.data());
-  CT_CHECK_AS(IOError, fd >= 0, "{}: cannot create a temporary file in {}", path.string(), dir.string());
+  CT_CHECK_AS(IOError, fd >= 0, "{}: cannot create a temporary file in {}", path.string(),
+              dir.string());
   const char* p = static_cast<const char*>(data);
   std::size_t left = size;
   while (left > 0) {
@@ -99,7 +104,8 @@ void write_file_atomically(const fs::path& path, const void* data, std::size_t s
 }
 
 fs::path cache_directory() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "cotangent" / "datasets";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return fs::path(xdg) / "cotangent" / "datasets";
   const char* home = std::getenv("HOME");
   return fs::path(home && *home ? home : ".") / ".cache" / "cotangent" / "datasets";
 }
@@ -125,14 +131,17 @@ int on_progress(void* user, curl_off_t total, curl_off_t done, curl_off_t, curl_
 /// What is wrong with `bytes` as the contents of `file` (empty when nothing).
 std::string verify(const RemoteFile& file, const std::vector<std::uint8_t>& bytes) {
   if (bytes.size() != file.size)
-    return detail::format("size {} bytes, expected {} (truncated or wrong file)", bytes.size(), file.size);
+    return detail::format("size {} bytes, expected {} (truncated or wrong file)", bytes.size(),
+                          file.size);
   std::string sum = sha256_hex(bytes.data(), bytes.size());
-  if (sum != file.sha256) return detail::format("SHA-256 {} does not match the published {}", sum, file.sha256);
+  if (sum != file.sha256)
+    return detail::format("SHA-256 {} does not match the published {}", sum, file.sha256);
   return {};
 }
 
 /// The verified contents at `path`, or nothing (with the reason appended to `faults`).
-std::optional<std::vector<std::uint8_t>> try_local(const fs::path& path, const RemoteFile& file, std::vector<std::string>& faults) {
+std::optional<std::vector<std::uint8_t>> try_local(const fs::path& path, const RemoteFile& file,
+                                                   std::vector<std::string>& faults) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     for (const char* suffix : {".gz"}) {
@@ -154,8 +163,9 @@ std::optional<std::vector<std::uint8_t>> try_local(const fs::path& path, const R
 
 }  // namespace
 
-std::vector<std::uint8_t> download(const std::string& url, long timeout_seconds,
-                                   const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
+std::vector<std::uint8_t> download(
+    const std::string& url, long timeout_seconds,
+    const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
   static const bool initialized = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   CT_CHECK_AS(IOError, initialized, "download: libcurl could not be initialized");
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
@@ -179,11 +189,13 @@ std::vector<std::uint8_t> download(const std::string& url, long timeout_seconds,
   curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
   CURLcode code = curl_easy_perform(curl.get());
   if (code != CURLE_OK)
-    throw IOError(detail::format("{}: download failed: {}", url, *error ? error : curl_easy_strerror(code)));
+    throw IOError(
+        detail::format("{}: download failed: {}", url, *error ? error : curl_easy_strerror(code)));
   return body;
 }
 
-std::vector<std::uint8_t> fetch(const std::string& dataset, const RemoteFile& file, const FetchOptions& options) {
+std::vector<std::uint8_t> fetch(const std::string& dataset, const RemoteFile& file,
+                                const FetchOptions& options) {
   std::vector<std::string> faults;
   fs::path directory = options.directory;
   if (directory.empty())
@@ -224,7 +236,9 @@ std::vector<std::uint8_t> fetch(const std::string& dataset, const RemoteFile& fi
     }
   }
   std::string message = detail::format("{} ({}): no valid copy found", file.name, dataset);
-  if (faults.empty()) message += detail::format("; not in {}{}", cached.parent_path().string(), options.download ? " and no mirrors" : " and downloads are off");
+  if (faults.empty())
+    message += detail::format("; not in {}{}", cached.parent_path().string(),
+                              options.download ? " and no mirrors" : " and downloads are off");
   for (auto& f : faults) message += "\n  - " + f;
   throw IOError(message);
 }

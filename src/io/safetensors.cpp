@@ -15,11 +15,16 @@ constexpr std::uint64_t kMaxHeader = 100 << 20;  // as the reference implementat
 
 const char* dtype_code(DType d) {
   switch (d) {
-    case DType::float32: return "F32";
-    case DType::float64: return "F64";
-    case DType::int32: return "I32";
-    case DType::int64: return "I64";
-    case DType::boolean: return "BOOL";
+    case DType::float32:
+      return "F32";
+    case DType::float64:
+      return "F64";
+    case DType::int32:
+      return "I32";
+    case DType::int64:
+      return "I64";
+    case DType::boolean:
+      return "BOOL";
   }
   return "?";
 }
@@ -27,12 +32,14 @@ const char* dtype_code(DType d) {
 std::string escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
+    if (c == '"' || c == '\\')
+      out += '\\', out += c;
     else if (static_cast<unsigned char>(c) < 0x20) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", c);
       out += buf;
-    } else out += c;
+    } else
+      out += c;
   }
   return out;
 }
@@ -71,28 +78,43 @@ class HeaderParser {
         do {
           std::string field = string();
           expect(':');
-          if (field == "dtype") dtype = string(), has_dtype = true;
-          else if (field == "shape") shape = integers(Shape::kMaxRank), has_shape = true;
-          else if (field == "data_offsets") offsets = integers(2), has_offsets = true;
-          else fail("tensor '" + key + "' has an unknown field '" + field + "'");
+          if (field == "dtype")
+            dtype = string(), has_dtype = true;
+          else if (field == "shape")
+            shape = integers(Shape::kMaxRank), has_shape = true;
+          else if (field == "data_offsets")
+            offsets = integers(2), has_offsets = true;
+          else
+            fail("tensor '" + key + "' has an unknown field '" + field + "'");
         } while (consume(','));
         expect('}');
-        fail_if(!has_dtype || !has_shape || !has_offsets, "tensor '" + key + "' lacks dtype, shape or data_offsets");
-        fail_if(offsets.size() != 2 || offsets[0] > offsets[1], "tensor '" + key + "' has bad data_offsets");
+        fail_if(!has_dtype || !has_shape || !has_offsets,
+                "tensor '" + key + "' lacks dtype, shape or data_offsets");
+        fail_if(offsets.size() != 2 || offsets[0] > offsets[1],
+                "tensor '" + key + "' has bad data_offsets");
         DType d;
-        if (dtype == "F32") d = DType::float32;
-        else if (dtype == "F64") d = DType::float64;
-        else if (dtype == "I32") d = DType::int32;
-        else if (dtype == "I64") d = DType::int64;
-        else if (dtype == "BOOL") d = DType::boolean;
-        else fail("tensor '" + key + "' has unsupported dtype '" + dtype + "'");
+        if (dtype == "F32")
+          d = DType::float32;
+        else if (dtype == "F64")
+          d = DType::float64;
+        else if (dtype == "I32")
+          d = DType::int32;
+        else if (dtype == "I64")
+          d = DType::int64;
+        else if (dtype == "BOOL")
+          d = DType::boolean;
+        else
+          fail("tensor '" + key + "' has unsupported dtype '" + dtype + "'");
         std::uint64_t count = 1;
         for (auto n : shape)
-          fail_if(n > (1ull << 62) || __builtin_mul_overflow(count, n, &count), "tensor '" + key + "' has a shape that overflows");
+          fail_if(n > (1ull << 62) || __builtin_mul_overflow(count, n, &count),
+                  "tensor '" + key + "' has a shape that overflows");
         std::uint64_t bytes;
-        fail_if(__builtin_mul_overflow(count, dtype_size(d), &bytes), "tensor '" + key + "' is too large");
-        fail_if(bytes != offsets[1] - offsets[0], "tensor '" + key + "': shape and dtype need " + std::to_string(bytes) +
-                                                     " bytes but data_offsets span " + std::to_string(offsets[1] - offsets[0]));
+        fail_if(__builtin_mul_overflow(count, dtype_size(d), &bytes),
+                "tensor '" + key + "' is too large");
+        fail_if(bytes != offsets[1] - offsets[0],
+                "tensor '" + key + "': shape and dtype need " + std::to_string(bytes) +
+                    " bytes but data_offsets span " + std::to_string(offsets[1] - offsets[0]));
         RawTensor raw;
         raw.shape = Shape(std::vector<std::int64_t>(shape.begin(), shape.end()));
         raw.dtype = d;
@@ -108,13 +130,16 @@ class HeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& why) {
-    throw IOError(detail::format("{}: invalid safetensors header at byte {}: {}", what_, pos_, why));
+    throw IOError(
+        detail::format("{}: invalid safetensors header at byte {}: {}", what_, pos_, why));
   }
   void fail_if(bool bad, const std::string& why) {
     if (bad) fail(why);
   }
   void space() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r')) ++pos_;
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r'))
+      ++pos_;
   }
   bool consume(char c) {
     space();
@@ -136,29 +161,52 @@ class HeaderParser {
         fail_if(pos_ >= s_.size(), "unterminated escape");
         char e = s_[pos_++];
         switch (e) {
-          case '"': case '\\': case '/': out += e; break;
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
+          case '"':
+          case '\\':
+          case '/':
+            out += e;
+            break;
+          case 'n':
+            out += '\n';
+            break;
+          case 't':
+            out += '\t';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case 'b':
+            out += '\b';
+            break;
+          case 'f':
+            out += '\f';
+            break;
           case 'u': {
             fail_if(pos_ + 4 > s_.size(), "short \\u escape");
             unsigned v = 0;
             for (int i = 0; i < 4; ++i) {
               char h = s_[pos_++];
               v <<= 4;
-              if (h >= '0' && h <= '9') v |= unsigned(h - '0');
-              else if (h >= 'a' && h <= 'f') v |= unsigned(h - 'a' + 10);
-              else if (h >= 'A' && h <= 'F') v |= unsigned(h - 'A' + 10);
-              else fail("bad \\u escape");
+              if (h >= '0' && h <= '9')
+                v |= unsigned(h - '0');
+              else if (h >= 'a' && h <= 'f')
+                v |= unsigned(h - 'a' + 10);
+              else if (h >= 'A' && h <= 'F')
+                v |= unsigned(h - 'A' + 10);
+              else
+                fail("bad \\u escape");
             }
-            if (v < 0x80) out += char(v);
-            else if (v < 0x800) out += char(0xc0 | (v >> 6)), out += char(0x80 | (v & 0x3f));
-            else out += char(0xe0 | (v >> 12)), out += char(0x80 | ((v >> 6) & 0x3f)), out += char(0x80 | (v & 0x3f));
+            if (v < 0x80)
+              out += char(v);
+            else if (v < 0x800)
+              out += char(0xc0 | (v >> 6)), out += char(0x80 | (v & 0x3f));
+            else
+              out += char(0xe0 | (v >> 12)), out += char(0x80 | ((v >> 6) & 0x3f)),
+                  out += char(0x80 | (v & 0x3f));
             break;
           }
-          default: fail("bad escape");
+          default:
+            fail("bad escape");
         }
       } else {
         out += c;
@@ -171,10 +219,13 @@ class HeaderParser {
     if (consume(']')) return out;
     do {
       space();
-      fail_if(pos_ >= s_.size() || s_[pos_] < '0' || s_[pos_] > '9', "expected a non-negative integer");
+      fail_if(pos_ >= s_.size() || s_[pos_] < '0' || s_[pos_] > '9',
+              "expected a non-negative integer");
       std::uint64_t v = 0;
       while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
-        fail_if(__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, std::uint64_t(s_[pos_] - '0'), &v), "integer overflows");
+        fail_if(__builtin_mul_overflow(v, 10u, &v) ||
+                    __builtin_add_overflow(v, std::uint64_t(s_[pos_] - '0'), &v),
+                "integer overflows");
         ++pos_;
       }
       out.push_back(v);
@@ -197,14 +248,16 @@ const AnyTensor* Safetensors::find(const std::string& name) const {
   return nullptr;
 }
 
-std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors, const std::map<std::string, std::string>& metadata) {
+std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors,
+                                         const std::map<std::string, std::string>& metadata) {
   std::ostringstream header;
   header << '{';
   bool first = true;
   if (!metadata.empty()) {
     header << "\"__metadata__\":{";
     for (auto it = metadata.begin(); it != metadata.end(); ++it)
-      header << (it == metadata.begin() ? "" : ",") << '"' << escape(it->first) << "\":\"" << escape(it->second) << '"';
+      header << (it == metadata.begin() ? "" : ",") << '"' << escape(it->first) << "\":\""
+             << escape(it->second) << '"';
     header << '}';
     first = false;
   }
@@ -212,7 +265,8 @@ std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors
   for (auto& t : tensors) {
     CT_CHECK_AS(ValueError, t.tensor.defined(), "save: tensor '{}' is undefined", t.name);
     std::uint64_t bytes = std::uint64_t(t.tensor.scalar_count()) * dtype_size(t.tensor.dtype());
-    header << (first ? "" : ",") << '"' << escape(t.name) << "\":{\"dtype\":\"" << dtype_code(t.tensor.dtype()) << "\",\"shape\":[";
+    header << (first ? "" : ",") << '"' << escape(t.name) << "\":{\"dtype\":\""
+           << dtype_code(t.tensor.dtype()) << "\",\"shape\":[";
     for (int i = 0; i < t.tensor.rank(); ++i) header << (i ? "," : "") << t.tensor.shape()[i];
     header << "],\"data_offsets\":[" << offset << ',' << offset + bytes << "]}";
     offset += bytes;
@@ -228,7 +282,9 @@ std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors
   std::uint8_t* data = out.data() + 8 + h.size();
   for (auto& t : tensors) {
     std::size_t bytes = std::size_t(t.tensor.scalar_count()) * dtype_size(t.tensor.dtype());
-    RawTensor dense = t.tensor.raw().is_contiguous() ? t.tensor.raw() : backend_for(t.tensor.device()).contiguous(t.tensor.raw());
+    RawTensor dense = t.tensor.raw().is_contiguous()
+                          ? t.tensor.raw()
+                          : backend_for(t.tensor.device()).contiguous(t.tensor.raw());
     if (bytes) backend_for(dense.device).to_host(dense, data);
     data += bytes;
   }
@@ -239,10 +295,14 @@ Safetensors from_safetensors(const std::uint8_t* data, std::size_t size, const s
   CT_CHECK_AS(IOError, size >= 8, "{}: {} bytes is too short for a safetensors file", what, size);
   std::uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= std::uint64_t(data[i]) << (8 * i);
-  CT_CHECK_AS(IOError, n <= kMaxHeader, "{}: header length {} exceeds the limit of {}", what, n, kMaxHeader);
-  CT_CHECK_AS(IOError, n <= size - 8, "{}: header length {} runs past the end of the file ({} bytes)", what, n, size);
+  CT_CHECK_AS(IOError, n <= kMaxHeader, "{}: header length {} exceeds the limit of {}", what, n,
+              kMaxHeader);
+  CT_CHECK_AS(IOError, n <= size - 8,
+              "{}: header length {} runs past the end of the file ({} bytes)", what, n, size);
   std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
-  Safetensors file = HeaderParser(std::string_view(reinterpret_cast<const char*>(data) + 8, n), what).parse(ranges);
+  Safetensors file =
+      HeaderParser(std::string_view(reinterpret_cast<const char*>(data) + 8, n), what)
+          .parse(ranges);
   std::uint64_t data_size = size - 8 - n;
   // The byte ranges must tile the data exactly: sorted, contiguous, no gaps, no overlaps.
   std::vector<std::size_t> order(ranges.size());
@@ -250,20 +310,27 @@ Safetensors from_safetensors(const std::uint8_t* data, std::size_t size, const s
   std::sort(order.begin(), order.end(), [&](auto a, auto b) { return ranges[a] < ranges[b]; });
   std::uint64_t expected = 0;
   for (auto i : order) {
-    CT_CHECK_AS(IOError, ranges[i].first == expected, "{}: tensor '{}' starts at byte {} of the data, expected {} (gap or overlap)",
-                what, file.tensors[i].name, ranges[i].first, expected);
+    CT_CHECK_AS(IOError, ranges[i].first == expected,
+                "{}: tensor '{}' starts at byte {} of the data, expected {} (gap or overlap)", what,
+                file.tensors[i].name, ranges[i].first, expected);
     expected = ranges[i].second;
   }
-  CT_CHECK_AS(IOError, expected == data_size, "{}: tensors cover {} bytes but the file holds {} bytes of data (truncated or padded)",
-              what, expected, data_size);
+  CT_CHECK_AS(
+      IOError, expected == data_size,
+      "{}: tensors cover {} bytes but the file holds {} bytes of data (truncated or padded)", what,
+      expected, data_size);
   const std::uint8_t* base = data + 8 + n;
   for (std::size_t i = 0; i < file.tensors.size(); ++i) {
     RawTensor shape_only = file.tensors[i].tensor.raw();
     auto bytes = ranges[i].second - ranges[i].first;
     if (shape_only.dtype == DType::boolean)
       for (std::uint64_t k = 0; k < bytes; ++k)
-        CT_CHECK_AS(IOError, base[ranges[i].first + k] <= 1, "{}: tensor '{}' holds a bool that is neither 0 nor 1", what, file.tensors[i].name);
-    file.tensors[i].tensor = AnyTensor(backend_for(Device::cpu()).from_host(base + ranges[i].first, shape_only.shape, shape_only.dtype));
+        CT_CHECK_AS(IOError, base[ranges[i].first + k] <= 1,
+                    "{}: tensor '{}' holds a bool that is neither 0 nor 1", what,
+                    file.tensors[i].name);
+    file.tensors[i].tensor =
+        AnyTensor(backend_for(Device::cpu())
+                      .from_host(base + ranges[i].first, shape_only.shape, shape_only.dtype));
   }
   return file;
 }

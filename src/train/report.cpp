@@ -11,9 +11,14 @@
 
 namespace ct::train {
 
-ProgressBar::ProgressBar(std::int64_t epoch, std::int64_t epochs, std::int64_t batches, bool enabled)
-    : epoch_(epoch), epochs_(epochs), batches_(batches), enabled_(enabled && isatty(STDERR_FILENO)),
-      start_(std::chrono::steady_clock::now()), last_(start_) {}
+ProgressBar::ProgressBar(std::int64_t epoch, std::int64_t epochs, std::int64_t batches,
+                         bool enabled)
+    : epoch_(epoch),
+      epochs_(epochs),
+      batches_(batches),
+      enabled_(enabled && isatty(STDERR_FILENO)),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
 
 void ProgressBar::update(std::int64_t done, std::int64_t images, double running_loss) {
   if (!enabled_) return;
@@ -27,9 +32,10 @@ void ProgressBar::update(std::int64_t done, std::int64_t images, double running_
   int filled = batches_ ? int(kWidth * done / batches_) : kWidth;
   std::ostringstream line;
   line << "\rEpoch " << epoch_ << "/" << epochs_ << " [" << std::string(filled, '=')
-       << (filled < kWidth ? ">" : "") << std::string(std::max(0, kWidth - filled - 1), ' ') << "] " << done << "/"
-       << batches_ << "  " << std::fixed << std::setprecision(0) << rate << " images/s  loss " << std::setprecision(4)
-       << running_loss << "  " << std::setprecision(0) << left << " s left ";
+       << (filled < kWidth ? ">" : "") << std::string(std::max(0, kWidth - filled - 1), ' ') << "] "
+       << done << "/" << batches_ << "  " << std::fixed << std::setprecision(0) << rate
+       << " images/s  loss " << std::setprecision(4) << running_loss << "  " << std::setprecision(0)
+       << left << " s left ";
   std::cerr << line.str() << std::flush;
 }
 
@@ -39,10 +45,12 @@ void ProgressBar::finish() {
 
 std::string describe(const EpochMetrics& m, std::int64_t epochs) {
   std::ostringstream s;
-  s << std::fixed << "Epoch " << m.epoch << "/" << epochs << "  training loss " << std::setprecision(4) << m.training_loss
-    << " accuracy " << std::setprecision(2) << 100 * m.training_accuracy << "%  test loss " << std::setprecision(4)
-    << m.test_loss << " accuracy " << std::setprecision(2) << 100 * m.test_accuracy << "%  " << std::setprecision(1)
-    << m.seconds << " s, " << std::setprecision(0) << m.images_per_second << " images/s";
+  s << std::fixed << "Epoch " << m.epoch << "/" << epochs << "  training loss "
+    << std::setprecision(4) << m.training_loss << " accuracy " << std::setprecision(2)
+    << 100 * m.training_accuracy << "%  test loss " << std::setprecision(4) << m.test_loss
+    << " accuracy " << std::setprecision(2) << 100 * m.test_accuracy << "%  "
+    << std::setprecision(1) << m.seconds << " s, " << std::setprecision(0) << m.images_per_second
+    << " images/s";
   return s.str();
 }
 
@@ -50,12 +58,13 @@ void write_reports(const std::filesystem::path& directory, const std::vector<Epo
                    const std::string& model, const std::string& dataset, std::int64_t batch_size,
                    const std::string& optimizer, double learning_rate, std::uint64_t seed) {
   std::ostringstream csv;
-  csv << "epoch,training_loss,training_accuracy,test_loss,test_accuracy,seconds,images_per_second\n";
+  csv << "epoch,training_loss,training_accuracy,test_loss,test_accuracy,seconds,images_per_"
+         "second\n";
   csv << std::setprecision(6);
   double seconds = 0, images_per_second = 0;
   for (auto& m : metrics) {
-    csv << m.epoch << ',' << m.training_loss << ',' << m.training_accuracy << ',' << m.test_loss << ','
-        << m.test_accuracy << ',' << m.seconds << ',' << m.images_per_second << '\n';
+    csv << m.epoch << ',' << m.training_loss << ',' << m.training_accuracy << ',' << m.test_loss
+        << ',' << m.test_accuracy << ',' << m.seconds << ',' << m.images_per_second << '\n';
     seconds += m.seconds;
     images_per_second += m.images_per_second;
   }

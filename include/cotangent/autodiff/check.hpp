@@ -28,11 +28,13 @@ struct GradientCheck {
 /// projected on a fixed random cotangent, so the whole vector-Jacobian product is checked.
 template <class F, class... Xs>
 GradientCheck check_gradients(F&& f, const Xs&... xs) {
-  static_assert((std::is_same_v<Xs, Tensor<double>> && ...), "check_gradients takes Tensor<double> arguments");
+  static_assert((std::is_same_v<Xs, Tensor<double>> && ...),
+                "check_gradients takes Tensor<double> arguments");
   GradientCheckOptions options;
   std::vector<Tensor<double>> args{xs...};
   auto call = [&](const std::vector<Tensor<double>>& a) {
-    return [&]<std::size_t... I>(std::index_sequence<I...>) { return Tensor<double>(f(a[I]...)); }(std::index_sequence_for<Xs...>{});
+    return [&]<std::size_t... I>(std::index_sequence<I...>) { return Tensor<double>(f(a[I]...)); }
+    (std::index_sequence_for<Xs...>{});
   };
   Tensor<double> y0 = call(args);
   Generator gen(options.seed);
@@ -67,7 +69,8 @@ GradientCheck check_gradients(F&& f, const Xs&... xs) {
       if (!(error <= options.atol + options.rtol * std::abs(numeric)) && result.ok) {
         result.ok = false;
         std::ostringstream m;
-        m << "argument " << i << " element " << k << ": automatic " << got[k] << " vs numeric " << numeric;
+        m << "argument " << i << " element " << k << ": automatic " << got[k] << " vs numeric "
+          << numeric;
         result.message = m.str();
       }
     }

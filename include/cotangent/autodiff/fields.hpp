@@ -20,26 +20,29 @@
 
 /// Declares the fields of a model or layer, in order: CT_FIELDS(conv1, pool, dense).
 /// Tensor fields of float or double are its parameters; struct fields are visited in turn.
-#define CT_FIELDS(...)                                              \
-  template <class Visit, class... Selves>                           \
-  static void ct_fields([[maybe_unused]] Visit&& visit,             \
-                        [[maybe_unused]] Selves&... selves) {       \
-    CT_FOR_EACH(CT_VISIT_FIELD, __VA_ARGS__)                        \
+#define CT_FIELDS(...)                                                                        \
+  template <class Visit, class... Selves>                                                     \
+  static void ct_fields([[maybe_unused]] Visit&& visit, [[maybe_unused]] Selves&... selves) { \
+    CT_FOR_EACH(CT_VISIT_FIELD, __VA_ARGS__)                                                  \
   }
 
 namespace ct {
 
-template <class T> struct is_tensor : std::false_type {};
-template <Scalar T> struct is_tensor<Tensor<T>> : std::true_type {};
+template <class T>
+struct is_tensor : std::false_type {};
+template <Scalar T>
+struct is_tensor<Tensor<T>> : std::true_type {};
 
 /// A type that declared its fields with CT_FIELDS.
 template <class M>
-concept Reflectable = requires(M& m) { M::ct_fields([](const char*, auto&) {}, m); };
+concept Reflectable = requires(M& m) {
+  M::ct_fields([](const char*, auto&) {}, m);
+};
 
 /// A tensor of float or double: what gradients are taken with respect to.
 template <class X>
 concept FloatTensor = is_tensor<std::remove_cvref_t<X>>::value &&
-                      FloatingPoint<typename std::remove_cvref_t<X>::Scalar>;
+    FloatingPoint<typename std::remove_cvref_t<X>::Scalar>;
 
 /// Calls visit(a_i, b_i, …) for each float tensor leaf, walking the same fields of every
 /// argument in step (they must share one type): the model, its gradient, an optimizer state.
@@ -49,20 +52,23 @@ void for_each_parameter(Visit&& visit, First& first, Rest&... rest) {
   if constexpr (FloatTensor<X>) {
     visit(first, rest...);
   } else if constexpr (Reflectable<X>) {
-    X::ct_fields([&](const char*, auto&... fields) { for_each_parameter(visit, fields...); }, first, rest...);
+    X::ct_fields([&](const char*, auto&... fields) { for_each_parameter(visit, fields...); }, first,
+                 rest...);
   }
 }
 
 /// As for_each_parameter, with the path of each leaf: "conv1a/filter".
 template <class Visit, class First, class... Rest>
-void for_each_named_parameter(Visit&& visit, const std::string& prefix, First& first, Rest&... rest) {
+void for_each_named_parameter(Visit&& visit, const std::string& prefix, First& first,
+                              Rest&... rest) {
   using X = std::remove_const_t<First>;
   if constexpr (FloatTensor<X>) {
     visit(prefix, first, rest...);
   } else if constexpr (Reflectable<X>) {
     X::ct_fields(
         [&](const char* name, auto&... fields) {
-          for_each_named_parameter(visit, prefix.empty() ? std::string(name) : prefix + "/" + name, fields...);
+          for_each_named_parameter(visit, prefix.empty() ? std::string(name) : prefix + "/" + name,
+                                   fields...);
         },
         first, rest...);
   }
@@ -76,9 +82,11 @@ void for_each_tensor(Visit&& visit, const std::string& prefix, First& first) {
   if constexpr (is_tensor<X>::value) {
     visit(prefix, first);
   } else if constexpr (Reflectable<X>) {
-    X::ct_fields([&](const char* name, auto& field) {
-      for_each_tensor(visit, prefix.empty() ? std::string(name) : prefix + "/" + name, field);
-    }, first);
+    X::ct_fields(
+        [&](const char* name, auto& field) {
+          for_each_tensor(visit, prefix.empty() ? std::string(name) : prefix + "/" + name, field);
+        },
+        first);
   } else if constexpr (requires { first.ct_state(visit, prefix); }) {
     first.ct_state(visit, prefix);
   }

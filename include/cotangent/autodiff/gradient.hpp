@@ -36,30 +36,36 @@ AnyTensor make_variable(const AnyTensor& x, const std::shared_ptr<Tape>& tape);
 /// Gradients of `root` seeded with `seed` for each variable node in `targets` (undefined where
 /// a target does not influence the root). `release` frees each pullback once run.
 std::vector<AnyTensor> backpropagate(const AnyTensor& root, const AnyTensor& seed,
-                                     const std::vector<std::shared_ptr<Node>>& targets, bool release);
+                                     const std::vector<std::shared_ptr<Node>>& targets,
+                                     bool release);
 
 /// How a differentiable argument is presented to the function and rebuilt as a gradient:
 /// float/double become 0-d tensors; tensors and CT_FIELDS structs pass as themselves.
 template <class X>
 struct Argument {
   using Passed = X;
-  static Passed lift(const X& x, const std::shared_ptr<Tape>& tape, std::vector<std::shared_ptr<Node>>& vars) {
+  static Passed lift(const X& x, const std::shared_ptr<Tape>& tape,
+                     std::vector<std::shared_ptr<Node>>& vars) {
     Passed copy = x;
-    for_each_parameter([&](auto& p) {
-      using P = std::remove_cvref_t<decltype(p)>;
-      p = P(make_variable(p, tape));
-      vars.push_back(p.node());
-    }, copy);
+    for_each_parameter(
+        [&](auto& p) {
+          using P = std::remove_cvref_t<decltype(p)>;
+          p = P(make_variable(p, tape));
+          vars.push_back(p.node());
+        },
+        copy);
     return copy;
   }
   /// The gradient, shaped like x; parameters that got none are zeros.
   static X gradient(const X& x, const std::vector<AnyTensor>& grads, std::size_t& next) {
     X g = x;
-    for_each_parameter([&](auto& p) {
-      using P = std::remove_cvref_t<decltype(p)>;
-      const AnyTensor& d = grads[next++];
-      p = d.defined() ? P(d) : zeros_like(p);
-    }, g);
+    for_each_parameter(
+        [&](auto& p) {
+          using P = std::remove_cvref_t<decltype(p)>;
+          const AnyTensor& d = grads[next++];
+          p = d.defined() ? P(d) : zeros_like(p);
+        },
+        g);
     return g;
   }
 };
@@ -67,7 +73,8 @@ struct Argument {
 template <FloatingPoint S>
 struct Argument<S> {
   using Passed = Tensor<S>;
-  static Passed lift(const S& x, const std::shared_ptr<Tape>& tape, std::vector<std::shared_ptr<Node>>& vars) {
+  static Passed lift(const S& x, const std::shared_ptr<Tape>& tape,
+                     std::vector<std::shared_ptr<Node>>& vars) {
     Passed v(make_variable(Tensor<S>(x), tape));
     vars.push_back(v.node());
     return v;
@@ -80,14 +87,17 @@ struct Argument<S> {
 
 template <class R>
 AnyTensor as_result(const R& y) {
-  static_assert(FloatTensor<R>, "the differentiated function must return Tensor<float> or Tensor<double>");
+  static_assert(FloatTensor<R>,
+                "the differentiated function must return Tensor<float> or Tensor<double>");
   return y;
 }
 
 template <class R>
 void check_scalar(const R& y, const char* api) {
-  CT_CHECK(y.scalar_count() == 1, "{}: the function's result has shape {}, not a single value; "
-           "use pullback or value_with_pullback for a non-scalar result", api, y.shape());
+  CT_CHECK(y.scalar_count() == 1,
+           "{}: the function's result has shape {}, not a single value; "
+           "use pullback or value_with_pullback for a non-scalar result",
+           api, y.shape());
 }
 
 template <class R>
@@ -106,7 +116,6 @@ auto unlift_value(const R& y) {
 /// shaped like it: `auto [loss, grad] = value_with_gradient(model, [&](const Model& m) {...});`
 /// For several, the gradients come as a tuple.
 template <class... Xs, class F>
-  requires(sizeof...(Xs) >= 1)
 auto value_with_gradient_at(F&& f, const Xs&... xs) {
   detail::TapeScope scope;
   std::vector<std::shared_ptr<detail::Node>> vars;
@@ -118,24 +127,38 @@ auto value_with_gradient_at(F&& f, const Xs&... xs) {
   std::size_t next = 0;
   auto gradients = std::tuple{detail::Argument<Xs>::gradient(xs, grads, next)...};
   auto value = detail::unlift_value(y);
-  if constexpr (sizeof...(Xs) == 1) return std::pair{value, std::get<0>(std::move(gradients))};
-  else return std::pair{value, std::move(gradients)};
+  if constexpr (sizeof...(Xs) == 1)
+    return std::pair{value, std::get<0>(std::move(gradients))};
+  else
+    return std::pair{value, std::move(gradients)};
 }
 
 template <class X, class F>
-auto value_with_gradient(const X& x, F&& f) { return value_with_gradient_at(std::forward<F>(f), x); }
+auto value_with_gradient(const X& x, F&& f) {
+  return value_with_gradient_at(std::forward<F>(f), x);
+}
 template <class X, class Y, class F>
-auto value_with_gradient(const X& x, const Y& y, F&& f) { return value_with_gradient_at(std::forward<F>(f), x, y); }
+auto value_with_gradient(const X& x, const Y& y, F&& f) {
+  return value_with_gradient_at(std::forward<F>(f), x, y);
+}
 template <class X, class Y, class Z, class F>
-auto value_with_gradient(const X& x, const Y& y, const Z& z, F&& f) { return value_with_gradient_at(std::forward<F>(f), x, y, z); }
+auto value_with_gradient(const X& x, const Y& y, const Z& z, F&& f) {
+  return value_with_gradient_at(std::forward<F>(f), x, y, z);
+}
 
 /// The gradient of f at x (S4TF's gradient(at:in:)).
 template <class X, class F>
-auto gradient(const X& x, F&& f) { return value_with_gradient(x, std::forward<F>(f)).second; }
+auto gradient(const X& x, F&& f) {
+  return value_with_gradient(x, std::forward<F>(f)).second;
+}
 template <class X, class Y, class F>
-auto gradient(const X& x, const Y& y, F&& f) { return value_with_gradient(x, y, std::forward<F>(f)).second; }
+auto gradient(const X& x, const Y& y, F&& f) {
+  return value_with_gradient(x, y, std::forward<F>(f)).second;
+}
 template <class X, class Y, class Z, class F>
-auto gradient(const X& x, const Y& y, const Z& z, F&& f) { return value_with_gradient(x, y, z, std::forward<F>(f)).second; }
+auto gradient(const X& x, const Y& y, const Z& z, F&& f) {
+  return value_with_gradient(x, y, z, std::forward<F>(f)).second;
+}
 
 /// The value of f at x and its pullback: a callable mapping a cotangent of the value (same
 /// shape) to the gradient with respect to x. It may be called many times.
@@ -148,7 +171,8 @@ auto value_with_pullback(const X& x, F&& f) {
   detail::as_result(y);
   scope.close();
   auto pullback = [y, vars = std::move(vars), x](const decltype(y)& dy) {
-    CT_CHECK(dy.shape() == y.shape(), "pullback: cotangent of shape {} for a value of shape {}", dy.shape(), y.shape());
+    CT_CHECK(dy.shape() == y.shape(), "pullback: cotangent of shape {} for a value of shape {}",
+             dy.shape(), y.shape());
     auto grads = detail::backpropagate(y, dy, vars, /*release=*/false);
     std::size_t next = 0;
     return detail::Argument<X>::gradient(x, grads, next);
@@ -157,7 +181,9 @@ auto value_with_pullback(const X& x, F&& f) {
 }
 
 template <class X, class F>
-auto pullback(const X& x, F&& f) { return value_with_pullback(x, std::forward<F>(f)).second; }
+auto pullback(const X& x, F&& f) {
+  return value_with_pullback(x, std::forward<F>(f)).second;
+}
 
 /// The value of f at x and its differential: a callable mapping a tangent of x (same shape) to
 /// the directional derivative of f, J·dx (forward mode, computed as forward-over-reverse).
@@ -237,7 +263,8 @@ M operator+(M a, const M& b) {
 /// Every parameter scaled by s.
 template <Reflectable M>
 M operator*(M a, double s) {
-  for_each_parameter([s](auto& p) { p = p * typename std::remove_cvref_t<decltype(p)>::Scalar(s); }, a);
+  for_each_parameter([s](auto& p) { p = p * typename std::remove_cvref_t<decltype(p)>::Scalar(s); },
+                     a);
   return a;
 }
 /// S4TF's move(along:): x becomes x + direction, field by field.

@@ -13,12 +13,14 @@ enum class DType : std::uint8_t { float32, float64, int32, int64, boolean };
 
 template <class T>
 concept Scalar = std::same_as<T, float> || std::same_as<T, double> ||
-                 std::same_as<T, std::int32_t> || std::same_as<T, std::int64_t> ||
-                 std::same_as<T, bool>;
+    std::same_as<T, std::int32_t> || std::same_as<T, std::int64_t> || std::same_as<T, bool>;
 template <class T>
 concept FloatingPoint = std::same_as<T, float> || std::same_as<T, double>;
 template <class T>
 concept Numeric = Scalar<T> && !std::same_as<T, bool>;
+/// The scalar types of indices and class labels.
+template <class T>
+concept Index = std::same_as<T, std::int32_t> || std::same_as<T, std::int64_t>;
 
 template <Scalar T>
 constexpr DType dtype_of = std::same_as<T, float>          ? DType::float32
@@ -29,22 +31,32 @@ constexpr DType dtype_of = std::same_as<T, float>          ? DType::float32
 
 constexpr std::size_t dtype_size(DType d) {
   switch (d) {
-    case DType::float32: return 4;
-    case DType::float64: return 8;
-    case DType::int32: return 4;
-    case DType::int64: return 8;
-    case DType::boolean: return 1;
+    case DType::float32:
+      return 4;
+    case DType::float64:
+      return 8;
+    case DType::int32:
+      return 4;
+    case DType::int64:
+      return 8;
+    case DType::boolean:
+      return 1;
   }
   return 0;
 }
 
 constexpr std::string_view dtype_name(DType d) {
   switch (d) {
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::int32: return "int32";
-    case DType::int64: return "int64";
-    case DType::boolean: return "bool";
+    case DType::float32:
+      return "float32";
+    case DType::float64:
+      return "float64";
+    case DType::int32:
+      return "int32";
+    case DType::int64:
+      return "int64";
+    case DType::boolean:
+      return "bool";
   }
   return "?";
 }
@@ -53,15 +65,21 @@ constexpr bool is_floating(DType d) { return d == DType::float32 || d == DType::
 
 inline std::ostream& operator<<(std::ostream& out, DType d) { return out << dtype_name(d); }
 
-/// Calls f(T{}) with the C++ type of `d`: visit_dtype(d, [](auto tag) { using T = decltype(tag); });
+/// Calls f(T{}) with the C++ type of `d`: visit_dtype(d, [](auto tag) { using T = decltype(tag);
+/// });
 template <class F>
 decltype(auto) visit_dtype(DType d, F&& f) {
   switch (d) {
-    case DType::float32: return f(float{});
-    case DType::float64: return f(double{});
-    case DType::int32: return f(std::int32_t{});
-    case DType::int64: return f(std::int64_t{});
-    case DType::boolean: break;
+    case DType::float32:
+      return f(float{});
+    case DType::float64:
+      return f(double{});
+    case DType::int32:
+      return f(std::int32_t{});
+    case DType::int64:
+      return f(std::int64_t{});
+    case DType::boolean:
+      break;
   }
   return f(bool{});
 }

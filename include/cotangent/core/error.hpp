@@ -41,8 +41,7 @@ namespace detail {
 inline void format_to(std::ostringstream& out, std::string_view fmt) { out << fmt; }
 
 template <class Arg, class... Rest>
-void format_to(std::ostringstream& out, std::string_view fmt, const Arg& arg,
-               const Rest&... rest) {
+void format_to(std::ostringstream& out, std::string_view fmt, const Arg& arg, const Rest&... rest) {
   auto at = fmt.find("{}");
   if (at == std::string_view::npos) {
     out << fmt;
@@ -65,8 +64,8 @@ std::string format(std::string_view fmt, const Args&... args) {
 
 /// Throws `Kind` with a formatted message unless `cond` holds.
 /// CT_CHECK_AS(ShapeError, a.rank() == 2, "matmul: {} is not a matrix", a.shape());
-#define CT_CHECK_AS(Kind, cond, ...)                    \
-  do {                                                  \
+#define CT_CHECK_AS(Kind, cond, ...)                                  \
+  do {                                                                \
     if (!(cond)) throw ::ct::Kind(::ct::detail::format(__VA_ARGS__)); \
   } while (0)
 #define CT_CHECK(cond, ...) CT_CHECK_AS(ShapeError, cond, __VA_ARGS__)

@@ -37,6 +37,10 @@ class AnyTensor {
   std::shared_ptr<detail::Node> node_;
 };
 
+/// A scalar type other than T (for conversions between tensor types).
+template <class U, class T>
+concept DifferentScalar = Scalar<U> && !std::same_as<U, T>;
+
 template <Scalar T>
 class Tensor : public AnyTensor {
  public:
@@ -54,8 +58,7 @@ class Tensor : public AnyTensor {
   /// Reinterprets an untyped tensor; throws DTypeError if its dtype is not T.
   explicit Tensor(AnyTensor any);
   /// Converts the scalar type: Tensor<float>(labels), S4TF's Tensor<Float>(intTensor).
-  template <ct::Scalar U>
-    requires(!std::same_as<U, T>)
+  template <DifferentScalar<T> U>
   explicit Tensor(const Tensor<U>& other);
   /// The same values copied to `device`: S4TF's Tensor(copying:to:).
   Tensor(const Tensor& other, Device device);

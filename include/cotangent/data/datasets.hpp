@@ -40,10 +40,12 @@ class Epoch;
 /// A labeled image dataset with S4TF's batching.
 class ImageDataset {
  public:
-  ImageDataset(ByteSamples training, ByteSamples test, std::int64_t batch_size, std::uint64_t seed = 0);
+  ImageDataset(ByteSamples training, ByteSamples test, std::int64_t batch_size,
+               std::uint64_t seed = 0);
 
   /// `count` epochs of the training set, each shuffled from the seed and cut into equal batches
-  /// (the remainder dropped): for (auto& epoch : dataset.training_epochs(12)) for (auto& [x, y] : epoch)
+  /// (the remainder dropped): for (auto& epoch : dataset.training_epochs(12)) for (auto& [x, y] :
+  /// epoch)
   std::vector<Epoch> training_epochs(std::int64_t count, std::int64_t first = 0) const;
   /// The test set in order, in batches (the last may be smaller).
   Epoch validation() const;
@@ -62,7 +64,8 @@ class ImageDataset {
 /// prepared on a background thread while the current one is used.
 class Epoch {
  public:
-  Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_t> order, std::int64_t batch_size, bool drop_remainder);
+  Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_t> order,
+        std::int64_t batch_size, bool drop_remainder);
 
   std::int64_t batch_count() const { return batches_; }
   std::int64_t sample_count() const { return std::int64_t(order_.size()); }
@@ -99,8 +102,8 @@ class Epoch {
 };
 
 struct DatasetOptions : FetchOptions {
-  std::uint64_t seed = 0;               // of the shuffling
-  std::int64_t training_limit = -1;     // keep only the first N training samples (-1: all)
+  std::uint64_t seed = 0;            // of the shuffling
+  std::int64_t training_limit = -1;  // keep only the first N training samples (-1: all)
   std::int64_t test_limit = -1;
 };
 
@@ -109,7 +112,8 @@ ImageDataset MNIST(std::int64_t batch_size, const DatasetOptions& options = {});
 /// Fashion-MNIST, the same format with clothing.
 ImageDataset FashionMNIST(std::int64_t batch_size, const DatasetOptions& options = {});
 /// CIFAR-10 from its binary batches (data_batch_1..5.bin, test_batch.bin) in `directory`.
-ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory, const DatasetOptions& options = {});
+ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory,
+                     const DatasetOptions& options = {});
 /// Parses CIFAR-10 binary records (1 label byte + 3072 bytes CHW) into NHWC bytes.
 ByteSamples parse_cifar10(const std::vector<std::uint8_t>& bytes, const std::string& what);
 

@@ -22,9 +22,9 @@ void write_file_atomically(const std::filesystem::path& path, const void* data, 
 /// A file a dataset needs: its name, where to download it (each mirror + name, optionally gzip
 /// compressed), and the size and SHA-256 of its decompressed contents.
 struct RemoteFile {
-  std::string name;              // e.g. "train-images-idx3-ubyte"
+  std::string name;                  // e.g. "train-images-idx3-ubyte"
   std::vector<std::string> mirrors;  // base URLs, tried in order
-  std::string remote_suffix;     // appended to the name on the mirror, e.g. ".gz"
+  std::string remote_suffix;         // appended to the name on the mirror, e.g. ".gz"
   std::uint64_t size = 0;
   std::string sha256;
 };
@@ -43,11 +43,13 @@ struct FetchOptions {
 /// `dataset`), else downloaded from the first mirror that serves the right bytes (then cached).
 /// Throws IOError naming the file and each fault (missing, truncated, wrong checksum, mirror
 /// unreachable) when no source works.
-std::vector<std::uint8_t> fetch(const std::string& dataset, const RemoteFile& file, const FetchOptions& options = {});
+std::vector<std::uint8_t> fetch(const std::string& dataset, const RemoteFile& file,
+                                const FetchOptions& options = {});
 
 /// Downloads `url` into memory (HTTPS or HTTP, redirects followed); throws IOError with the
 /// transfer's error. `progress(done, total)` is called as bytes arrive.
-std::vector<std::uint8_t> download(const std::string& url, long timeout_seconds,
-                                   const std::function<void(std::uint64_t, std::uint64_t)>& progress = {});
+std::vector<std::uint8_t> download(
+    const std::string& url, long timeout_seconds,
+    const std::function<void(std::uint64_t, std::uint64_t)>& progress = {});
 
 }  // namespace ct::data

@@ -12,11 +12,11 @@ namespace ct::io {
 
 /// Where training stood when the checkpoint was written.
 struct TrainingState {
-  std::string model;                 // the model's name, e.g. "cnn"
-  std::int64_t epoch = 0;            // epochs completed
-  std::int64_t batch = 0;            // batches completed within the next epoch
+  std::string model;       // the model's name, e.g. "cnn"
+  std::int64_t epoch = 0;  // epochs completed
+  std::int64_t batch = 0;  // batches completed within the next epoch
   std::int64_t optimizer_step = 0;
-  std::uint64_t seed = 0;            // of the data order
+  std::uint64_t seed = 0;                    // of the data order
   std::map<std::string, std::string> extra;  // anything else (running metrics, …)
 };
 
@@ -37,12 +37,17 @@ inline std::string join_state(const std::array<std::uint64_t, 4>& s) {
 inline std::array<std::uint64_t, 4> split_state(const std::string& text) {
   std::istringstream in(text);
   std::array<std::uint64_t, 4> s{};
-  for (auto& v : s) CT_CHECK_AS(IOError, static_cast<bool>(in >> v), "checkpoint: bad generator state '{}'", text);
+  for (auto& v : s)
+    CT_CHECK_AS(IOError, static_cast<bool>(in >> v), "checkpoint: bad generator state '{}'", text);
   return s;
 }
 template <class Model>
 void collect(std::vector<NamedTensor>& out, const std::string& prefix, const Model& m) {
-  for_each_tensor([&](const std::string& name, const auto& t) { out.push_back({name, t}); }, prefix, m);
+  for_each_tensor(
+      [&](const std::string& name, const auto& t) {
+        out.push_back({name, t});
+      },
+      prefix, m);
 }
 }  // namespace detail
 
@@ -66,8 +71,8 @@ std::int64_t optimizer_step(const Optimizer& o) {
 
 /// Saves model, optimizer state and training position atomically to `path`.
 template <class Model, class Optimizer = std::nullptr_t>
-void save_checkpoint(const std::filesystem::path& path, const Model& model, const Optimizer* optimizer = nullptr,
-                     TrainingState state = {}) {
+void save_checkpoint(const std::filesystem::path& path, const Model& model,
+                     const Optimizer* optimizer = nullptr, TrainingState state = {}) {
   std::map<std::string, std::string> meta = state.extra;
   meta["library"] = kLibraryVersion;
   meta["model"] = state.model;
@@ -87,10 +92,11 @@ void save_checkpoint(const std::filesystem::path& path, const Model& model, cons
 /// Loads a checkpoint into `model` (and `optimizer`). Every tensor's name, shape and dtype must
 /// match (unless options.partial); the error lists each one that does not.
 template <class Model, class Optimizer = std::nullptr_t>
-TrainingState load_checkpoint(const std::filesystem::path& path, Model& model, Optimizer* optimizer = nullptr,
-                              LoadOptions options = {}) {
+TrainingState load_checkpoint(const std::filesystem::path& path, Model& model,
+                              Optimizer* optimizer = nullptr, LoadOptions options = {}) {
   Safetensors file = load_safetensors(path);
-  std::vector<NamedTensor> expected = named_tensors(model, static_cast<const Optimizer*>(optimizer));
+  std::vector<NamedTensor> expected =
+      named_tensors(model, static_cast<const Optimizer*>(optimizer));
   std::vector<std::string> problems;
   std::size_t matched = 0;
   for (auto& e : expected) {
@@ -101,8 +107,8 @@ TrainingState load_checkpoint(const std::filesystem::path& path, Model& model, O
     }
     if (found->dtype() != e.tensor.dtype() || !(found->shape() == e.tensor.shape())) {
       std::ostringstream m;
-      m << "'" << e.name << "' is " << found->dtype() << " " << found->shape() << " in the file but " << e.tensor.dtype()
-        << " " << e.tensor.shape() << " in the model";
+      m << "'" << e.name << "' is " << found->dtype() << " " << found->shape()
+        << " in the file but " << e.tensor.dtype() << " " << e.tensor.shape() << " in the model";
       problems.push_back(m.str());
     }
     ++matched;
@@ -111,8 +117,10 @@ TrainingState load_checkpoint(const std::filesystem::path& path, Model& model, O
   if constexpr (!std::is_same_v<Optimizer, std::nullptr_t>) with_optimizer = optimizer != nullptr;
   if (!options.partial)
     for (auto& t : file.tensors) {
-      if (!with_optimizer && t.name.rfind("optimizer/", 0) == 0) continue;  // loading the model alone
-      bool known = std::any_of(expected.begin(), expected.end(), [&](auto& e) { return e.name == t.name; });
+      if (!with_optimizer && t.name.rfind("optimizer/", 0) == 0)
+        continue;  // loading the model alone
+      bool known =
+          std::any_of(expected.begin(), expected.end(), [&](auto& e) { return e.name == t.name; });
       if (!known) problems.push_back("unexpected '" + t.name + "'");
     }
   if (options.partial && matched == 0) problems.push_back("no tensor name matches the model");
@@ -122,20 +130,26 @@ TrainingState load_checkpoint(const std::filesystem::path& path, Model& model, O
     throw ShapeError(message);
   }
   auto assign = [&](const std::string& prefix, auto& target) {
-    for_each_tensor([&](const std::string& name, auto& t) {
-      using T = std::remove_cvref_t<decltype(t)>;
-      if (const AnyTensor* found = file.find(name)) const_cast<T&>(t) = T(*found);
-    }, prefix, target);
+    for_each_tensor(
+        [&](const std::string& name, auto& t) {
+          using T = std::remove_cvref_t<decltype(t)>;
+          if (const AnyTensor* found = file.find(name)) const_cast<T&>(t) = T(*found);
+        },
+        prefix, target);
   };
   assign("", model);
   TrainingState state;
-  auto meta = [&](const char* key) { auto it = file.metadata.find(key); return it == file.metadata.end() ? std::string() : it->second; };
+  auto meta = [&](const char* key) {
+    auto it = file.metadata.find(key);
+    return it == file.metadata.end() ? std::string() : it->second;
+  };
   auto number = [&](const char* key) -> std::int64_t {
     std::string v = meta(key);
     try {
       return v.empty() ? 0 : std::stoll(v);
     } catch (const std::exception&) {
-      throw IOError(ct::detail::format("{}: metadata '{}' is not a number: '{}'", path.string(), key, v));
+      throw IOError(
+          ct::detail::format("{}: metadata '{}' is not a number: '{}'", path.string(), key, v));
     }
   };
   if constexpr (!std::is_same_v<Optimizer, std::nullptr_t>) {
@@ -150,8 +164,10 @@ TrainingState load_checkpoint(const std::filesystem::path& path, Model& model, O
   state.batch = number("batch");
   state.optimizer_step = number("optimizer_step");
   state.seed = std::uint64_t(number("seed"));
-  if (!meta("generator").empty()) default_generator().set_state(detail::split_state(meta("generator")));
-  if (!meta("layer_random").empty()) Context::local().random.set_state(detail::split_state(meta("layer_random")));
+  if (!meta("generator").empty())
+    default_generator().set_state(detail::split_state(meta("generator")));
+  if (!meta("layer_random").empty())
+    Context::local().random.set_state(detail::split_state(meta("layer_random")));
   state.extra = file.metadata;
   return state;
 }

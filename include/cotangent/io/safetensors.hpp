@@ -18,8 +18,8 @@ struct NamedTensor {
 };
 
 struct Safetensors {
-  std::vector<NamedTensor> tensors;                // in file order
-  std::map<std::string, std::string> metadata;     // the "__metadata__" block
+  std::vector<NamedTensor> tensors;             // in file order
+  std::map<std::string, std::string> metadata;  // the "__metadata__" block
   const AnyTensor* find(const std::string& name) const;
 };
 
@@ -27,7 +27,8 @@ struct Safetensors {
 std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors,
                                          const std::map<std::string, std::string>& metadata = {});
 /// Parses and validates bytes; throws IOError naming `what` and the first problem found.
-Safetensors from_safetensors(const std::uint8_t* data, std::size_t size, const std::string& what = "safetensors");
+Safetensors from_safetensors(const std::uint8_t* data, std::size_t size,
+                             const std::string& what = "safetensors");
 
 /// Writes atomically and durably: a temporary file, fsync, rename, fsync of the directory.
 void save_safetensors(const std::filesystem::path& path, const std::vector<NamedTensor>& tensors,

@@ -20,8 +20,9 @@ using ActivationFunction = Tensor<T> (*)(const Tensor<T>&);
 
 /// Any callable from Tensor<T> to Tensor<T> other than a plain function (lambdas, closures).
 template <class F, class T>
-concept ActivationLike = std::is_invocable_r_v<Tensor<T>, F, const Tensor<T>&> &&
-                         !std::is_convertible_v<F, ActivationFunction<T>>;
+concept ActivationLike = std::is_invocable_r_v < Tensor<T>,
+        F,
+const Tensor<T>& > &&!std::is_convertible_v<F, ActivationFunction<T>>;
 
 /// State that a layer updates but that is not trained (BatchNorm's running statistics). Like
 /// S4TF's Parameter it is shared by copies of the layer, so the copy a gradient call makes
@@ -34,7 +35,9 @@ struct Parameter {
   const Tensor<T>& get() const { return *value; }
   void set(Tensor<T> v) const { *value = without_derivative(std::move(v)); }
   template <class Visit>
-  void ct_state(Visit& visit, const std::string& name) const { visit(name, *value); }
+  void ct_state(Visit& visit, const std::string& name) const {
+    visit(name, *value);
+  }
 };
 
 /// y = activation(x · weight + bias): weight [in, out], bias [out].
@@ -44,8 +47,9 @@ struct Dense {
   Activation<T> activation;
   CT_FIELDS(weight, bias)
 
-  Dense(std::int64_t input_size, std::int64_t output_size, ActivationFunction<T> activation = identity<T>,
-        bool use_bias = true, Generator& gen = default_generator())
+  Dense(std::int64_t input_size, std::int64_t output_size,
+        ActivationFunction<T> activation = identity<T>, bool use_bias = true,
+        Generator& gen = default_generator())
       : Dense(input_size, output_size, Activation<T>(activation), use_bias, gen) {}
   template <ActivationLike<T> F>
   Dense(std::int64_t input_size, std::int64_t output_size, F activation, bool use_bias = true,
@@ -57,8 +61,8 @@ struct Dense {
       : weight(std::move(weight)), bias(std::move(bias)), activation(std::move(activation)) {}
 
   Tensor<T> operator()(const Tensor<T>& input) const {
-    CT_CHECK(input.rank() >= 1 && input.shape(-1) == weight.shape(0), "Dense: input {} does not end in {} features",
-             input.shape(), weight.shape(0));
+    CT_CHECK(input.rank() >= 1 && input.shape(-1) == weight.shape(0),
+             "Dense: input {} does not end in {} features", input.shape(), weight.shape(0));
     Tensor<T> y = matmul(input.rank() == 1 ? expand_dims(input, 0) : input, weight);
     if (bias.defined()) y = y + bias;
     if (input.rank() == 1) y = squeeze(y, {0});
@@ -78,15 +82,21 @@ struct Conv2D {
 
   Conv2D(std::array<std::int64_t, 4> filter_shape, ActivationFunction<T> activation = identity<T>,
          std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
-         std::array<std::int64_t, 2> dilations = {1, 1}, bool use_bias = true, Generator& gen = default_generator())
-      : Conv2D(filter_shape, Activation<T>(activation), strides, padding, dilations, use_bias, gen) {}
+         std::array<std::int64_t, 2> dilations = {1, 1}, bool use_bias = true,
+         Generator& gen = default_generator())
+      : Conv2D(filter_shape, Activation<T>(activation), strides, padding, dilations, use_bias,
+               gen) {}
   template <ActivationLike<T> F>
-  Conv2D(std::array<std::int64_t, 4> filter_shape, F activation, std::array<std::int64_t, 2> strides = {1, 1},
-         Padding padding = Padding::valid, std::array<std::int64_t, 2> dilations = {1, 1}, bool use_bias = true,
+  Conv2D(std::array<std::int64_t, 4> filter_shape, F activation,
+         std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
+         std::array<std::int64_t, 2> dilations = {1, 1}, bool use_bias = true,
          Generator& gen = default_generator())
       : filter(glorot_uniform<T>(Shape(filter_shape), gen)),
         bias(use_bias ? zeros<T>({filter_shape[3]}) : Tensor<T>()),
-        activation(std::move(activation)), strides(strides), padding(padding), dilations(dilations) {}
+        activation(std::move(activation)),
+        strides(strides),
+        padding(padding),
+        dilations(dilations) {}
 
   Tensor<T> operator()(const Tensor<T>& input) const {
     Tensor<T> y = conv2d(input, filter, strides, padding, dilations);
@@ -104,12 +114,15 @@ struct DepthwiseConv2D {
   Padding padding = Padding::valid;
   CT_FIELDS(filter, bias)
 
-  DepthwiseConv2D(std::array<std::int64_t, 4> filter_shape, ActivationFunction<T> activation = identity<T>,
-                  std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid, bool use_bias = true,
-                  Generator& gen = default_generator())
+  DepthwiseConv2D(std::array<std::int64_t, 4> filter_shape,
+                  ActivationFunction<T> activation = identity<T>,
+                  std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
+                  bool use_bias = true, Generator& gen = default_generator())
       : filter(glorot_uniform<T>(Shape(filter_shape), gen)),
         bias(use_bias ? zeros<T>({filter_shape[2] * filter_shape[3]}) : Tensor<T>()),
-        activation(activation), strides(strides), padding(padding) {}
+        activation(activation),
+        strides(strides),
+        padding(padding) {}
 
   Tensor<T> operator()(const Tensor<T>& input) const {
     Tensor<T> y = depthwise_conv2d(input, filter, strides, padding);
@@ -123,7 +136,9 @@ struct MaxPool2D {
   std::array<std::int64_t, 2> pool_size{2, 2}, strides{2, 2};
   Padding padding = Padding::valid;
   CT_FIELDS()
-  Tensor<T> operator()(const Tensor<T>& x) const { return max_pool2d(x, pool_size, strides, padding); }
+  Tensor<T> operator()(const Tensor<T>& x) const {
+    return max_pool2d(x, pool_size, strides, padding);
+  }
 };
 
 template <FloatingPoint T>
@@ -131,7 +146,9 @@ struct AvgPool2D {
   std::array<std::int64_t, 2> pool_size{2, 2}, strides{2, 2};
   Padding padding = Padding::valid;
   CT_FIELDS()
-  Tensor<T> operator()(const Tensor<T>& x) const { return avg_pool2d(x, pool_size, strides, padding); }
+  Tensor<T> operator()(const Tensor<T>& x) const {
+    return avg_pool2d(x, pool_size, strides, padding);
+  }
 };
 
 /// [N, H, W, C] -> [N, C], the mean over each feature map.
@@ -174,11 +191,13 @@ struct Dropout {
   double probability = 0.5;
   CT_FIELDS()
   explicit Dropout(double probability = 0.5) : probability(probability) {
-    CT_CHECK_AS(ValueError, probability >= 0 && probability < 1, "Dropout: probability {} is not in [0, 1)", probability);
+    CT_CHECK_AS(ValueError, probability >= 0 && probability < 1,
+                "Dropout: probability {} is not in [0, 1)", probability);
   }
   Tensor<T> operator()(const Tensor<T>& x) const {
     if (Context::local().learning_phase != LearningPhase::training || probability == 0) return x;
-    auto keep = cast<T>(random_uniform<T>(x.shape(), 0, 1, Context::local().random) >= T(probability));
+    auto keep =
+        cast<T>(random_uniform<T>(x.shape(), 0, 1, Context::local().random) >= T(probability));
     return x * keep * T(1 / (1 - probability));
   }
 };
@@ -192,15 +211,21 @@ struct BatchNorm {
   T momentum = T(0.99), epsilon = T(0.001);
   CT_FIELDS(offset, scale, running_mean, running_variance)
 
-  explicit BatchNorm(std::int64_t feature_count, int axis = -1, T momentum = T(0.99), T epsilon = T(0.001))
-      : offset(zeros<T>({feature_count})), scale(ones<T>({feature_count})),
-        running_mean(zeros<T>({feature_count})), running_variance(ones<T>({feature_count})),
-        axis(axis), momentum(momentum), epsilon(epsilon) {}
+  explicit BatchNorm(std::int64_t feature_count, int axis = -1, T momentum = T(0.99),
+                     T epsilon = T(0.001))
+      : offset(zeros<T>({feature_count})),
+        scale(ones<T>({feature_count})),
+        running_mean(zeros<T>({feature_count})),
+        running_variance(ones<T>({feature_count})),
+        axis(axis),
+        momentum(momentum),
+        epsilon(epsilon) {}
 
   Tensor<T> operator()(const Tensor<T>& x) const {
     int a = normalize_axis(axis, x.rank(), "BatchNorm");
-    CT_CHECK(x.shape(a) == offset.shape(0), "BatchNorm: input {} has {} features on axis {}, expected {}",
-             x.shape(), x.shape(a), a, offset.shape(0));
+    CT_CHECK(x.shape(a) == offset.shape(0),
+             "BatchNorm: input {} has {} features on axis {}, expected {}", x.shape(), x.shape(a),
+             a, offset.shape(0));
     std::vector<int> axes;
     Shape param_shape = Shape::filled(x.rank(), 1);
     param_shape[a] = x.shape(a);
@@ -211,12 +236,14 @@ struct BatchNorm {
       m = mean(x, axes, true);
       v = variance(x, axes, true);
       running_mean.set(running_mean.get() * momentum + reshape(m, {-1}) * (T(1) - momentum));
-      running_variance.set(running_variance.get() * momentum + reshape(v, {-1}) * (T(1) - momentum));
+      running_variance.set(running_variance.get() * momentum +
+                           reshape(v, {-1}) * (T(1) - momentum));
     } else {
       m = reshape(running_mean.get(), param_shape);
       v = reshape(running_variance.get(), param_shape);
     }
-    return (x - m) * rsqrt(v + epsilon) * reshape(scale, param_shape) + reshape(offset, param_shape);
+    return (x - m) * rsqrt(v + epsilon) * reshape(scale, param_shape) +
+           reshape(offset, param_shape);
   }
 };
 
@@ -229,17 +256,22 @@ struct LayerNorm {
   CT_FIELDS(offset, scale)
 
   explicit LayerNorm(std::int64_t feature_count, int axis = -1, T epsilon = T(0.001))
-      : offset(zeros<T>({feature_count})), scale(ones<T>({feature_count})), axis(axis), epsilon(epsilon) {}
+      : offset(zeros<T>({feature_count})),
+        scale(ones<T>({feature_count})),
+        axis(axis),
+        epsilon(epsilon) {}
 
   Tensor<T> operator()(const Tensor<T>& x) const {
     int a = normalize_axis(axis, x.rank(), "LayerNorm");
-    CT_CHECK(x.shape(a) == offset.shape(0), "LayerNorm: input {} has {} features on axis {}, expected {}",
-             x.shape(), x.shape(a), a, offset.shape(0));
+    CT_CHECK(x.shape(a) == offset.shape(0),
+             "LayerNorm: input {} has {} features on axis {}, expected {}", x.shape(), x.shape(a),
+             a, offset.shape(0));
     Shape param_shape = Shape::filled(x.rank(), 1);
     param_shape[a] = x.shape(a);
     auto m = mean(x, {a}, true);
     auto v = variance(x, {a}, true);
-    return (x - m) * rsqrt(v + epsilon) * reshape(scale, param_shape) + reshape(offset, param_shape);
+    return (x - m) * rsqrt(v + epsilon) * reshape(scale, param_shape) +
+           reshape(offset, param_shape);
   }
 };
 
@@ -249,11 +281,14 @@ struct Embedding {
   Tensor<T> embeddings;
   CT_FIELDS(embeddings)
 
-  Embedding(std::int64_t vocabulary_size, std::int64_t embedding_size, Generator& gen = default_generator())
+  Embedding(std::int64_t vocabulary_size, std::int64_t embedding_size,
+            Generator& gen = default_generator())
       : embeddings(random_uniform<T>({vocabulary_size, embedding_size}, T(-0.05), T(0.05), gen)) {}
 
   template <class I>
-  Tensor<T> operator()(const Tensor<I>& ids) const { return gather(embeddings, ids, 0); }
+  Tensor<T> operator()(const Tensor<I>& ids) const {
+    return gather(embeddings, ids, 0);
+  }
 };
 
 /// Wraps a function as a layer: Function<float>{[](auto& x) { return x * 2.0f; }}.
@@ -277,10 +312,13 @@ struct Sequential {
       for (std::size_t i = 0; i < n.size(); ++i) n[i] = std::to_string(i);
       return n;
     }();
-    auto visit_layer = [&]<std::size_t I>() { visit(names[I].c_str(), std::get<I>(selves.layers)...); };
+    auto visit_layer = [&]<std::size_t I>() {
+      visit(names[I].c_str(), std::get<I>(selves.layers)...);
+    };
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (visit_layer.template operator()<I>(), ...);
-    }(std::index_sequence_for<Layers...>{});
+    }
+    (std::index_sequence_for<Layers...>{});
   }
 
   template <class X>

@@ -10,25 +10,30 @@ namespace detail {
 template <FloatingPoint T>
 Tensor<T> reduce_loss(const Tensor<T>& x, Reduction r) {
   switch (r) {
-    case Reduction::mean: return mean(x);
-    case Reduction::sum: return sum(x);
-    case Reduction::none: return x;
+    case Reduction::mean:
+      return mean(x);
+    case Reduction::sum:
+      return sum(x);
+    case Reduction::none:
+      return x;
   }
   return x;
 }
 template <class A, class B>
 void same_shape(const char* op, const A& a, const B& b) {
-  CT_CHECK(a.shape() == b.shape(), "{}: predictions {} and targets {} differ in shape", op, a.shape(), b.shape());
+  CT_CHECK(a.shape() == b.shape(), "{}: predictions {} and targets {} differ in shape", op,
+           a.shape(), b.shape());
 }
 }  // namespace detail
 
 /// Cross entropy of softmax(logits [N, C]) against class ids [N]. The derivative,
 /// (softmax - one_hot) / N, is written by hand: it keeps only the softmax.
-template <FloatingPoint T, Scalar I>
-  requires(std::same_as<I, std::int32_t> || std::same_as<I, std::int64_t>)
-Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<I>& labels, Reduction reduction = Reduction::mean) {
+template <FloatingPoint T, Index I>
+Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<I>& labels,
+                                Reduction reduction = Reduction::mean) {
   CT_CHECK(logits.rank() == 2 && labels.rank() == 1 && labels.shape(0) == logits.shape(0),
-           "softmax_cross_entropy: logits {} and labels {} must be [N, C] and [N]", logits.shape(), labels.shape());
+           "softmax_cross_entropy: logits {} and labels {} must be [N, C] and [N]", logits.shape(),
+           labels.shape());
   std::int64_t classes = logits.shape(1);
   auto per_sample = [&](const Tensor<T>& z) {
     auto log_probs = log_softmax(z);
@@ -48,51 +53,59 @@ Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<I>& labels
 
 /// Cross entropy of softmax(logits) against probability rows of the same shape.
 template <FloatingPoint T>
-Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<T>& probabilities, Reduction reduction = Reduction::mean) {
+Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<T>& probabilities,
+                                Reduction reduction = Reduction::mean) {
   detail::same_shape("softmax_cross_entropy", logits, probabilities);
   return detail::reduce_loss(-sum(probabilities * log_softmax(logits), {-1}), reduction);
 }
 
 /// Binary cross entropy on logits: max(z, 0) - z·y + log(1 + exp(-|z|)).
 template <FloatingPoint T>
-Tensor<T> sigmoid_cross_entropy(const Tensor<T>& logits, const Tensor<T>& labels, Reduction reduction = Reduction::mean) {
+Tensor<T> sigmoid_cross_entropy(const Tensor<T>& logits, const Tensor<T>& labels,
+                                Reduction reduction = Reduction::mean) {
   detail::same_shape("sigmoid_cross_entropy", logits, labels);
   return detail::reduce_loss(relu(logits) - logits * labels + log1p(exp(-abs(logits))), reduction);
 }
 
 template <FloatingPoint T>
-Tensor<T> mean_squared_error(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::mean) {
+Tensor<T> mean_squared_error(const Tensor<T>& predicted, const Tensor<T>& expected,
+                             Reduction reduction = Reduction::mean) {
   detail::same_shape("mean_squared_error", predicted, expected);
   return detail::reduce_loss(square(predicted - expected), reduction);
 }
 template <FloatingPoint T>
-Tensor<T> mean_absolute_error(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::mean) {
+Tensor<T> mean_absolute_error(const Tensor<T>& predicted, const Tensor<T>& expected,
+                              Reduction reduction = Reduction::mean) {
   detail::same_shape("mean_absolute_error", predicted, expected);
   return detail::reduce_loss(abs(predicted - expected), reduction);
 }
 /// Quadratic within delta of the target, linear beyond.
 template <FloatingPoint T>
-Tensor<T> huber_loss(const Tensor<T>& predicted, const Tensor<T>& expected, std::type_identity_t<T> delta = T(1),
-                     Reduction reduction = Reduction::mean) {
+Tensor<T> huber_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
+                     std::type_identity_t<T> delta = T(1), Reduction reduction = Reduction::mean) {
   detail::same_shape("huber_loss", predicted, expected);
   auto error = abs(expected - predicted);
   auto quadratic = minimum(error, delta);
-  return detail::reduce_loss(quadratic * quadratic * T(0.5) + (error - quadratic) * delta, reduction);
+  return detail::reduce_loss(quadratic * quadratic * T(0.5) + (error - quadratic) * delta,
+                             reduction);
 }
 /// Targets in {-1, 1}.
 template <FloatingPoint T>
-Tensor<T> hinge_loss(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::mean) {
+Tensor<T> hinge_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
+                     Reduction reduction = Reduction::mean) {
   detail::same_shape("hinge_loss", predicted, expected);
   return detail::reduce_loss(relu(T(1) - expected * predicted), reduction);
 }
 template <FloatingPoint T>
-Tensor<T> squared_hinge_loss(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::mean) {
+Tensor<T> squared_hinge_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
+                             Reduction reduction = Reduction::mean) {
   detail::same_shape("squared_hinge_loss", predicted, expected);
   return detail::reduce_loss(square(relu(T(1) - expected * predicted)), reduction);
 }
 /// One-hot targets [N, C].
 template <FloatingPoint T>
-Tensor<T> categorical_hinge_loss(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::mean) {
+Tensor<T> categorical_hinge_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
+                                 Reduction reduction = Reduction::mean) {
   detail::same_shape("categorical_hinge_loss", predicted, expected);
   auto positive = sum(expected * predicted, {-1});
   auto negative = max((T(1) - expected) * predicted, {-1});
@@ -100,30 +113,35 @@ Tensor<T> categorical_hinge_loss(const Tensor<T>& predicted, const Tensor<T>& ex
 }
 /// log(cosh(error)), computed as e + softplus(-2e) - log 2 so it never overflows.
 template <FloatingPoint T>
-Tensor<T> log_cosh_loss(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::mean) {
+Tensor<T> log_cosh_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
+                        Reduction reduction = Reduction::mean) {
   detail::same_shape("log_cosh_loss", predicted, expected);
   auto e = predicted - expected;
   return detail::reduce_loss(e + softplus(e * T(-2)) - T(0.69314718055994530942), reduction);
 }
 template <FloatingPoint T>
-Tensor<T> poisson_loss(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::mean) {
+Tensor<T> poisson_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
+                       Reduction reduction = Reduction::mean) {
   detail::same_shape("poisson_loss", predicted, expected);
   return detail::reduce_loss(predicted - expected * log(predicted), reduction);
 }
 template <FloatingPoint T>
-Tensor<T> kullback_leibler_divergence(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::mean) {
+Tensor<T> kullback_leibler_divergence(const Tensor<T>& predicted, const Tensor<T>& expected,
+                                      Reduction reduction = Reduction::mean) {
   detail::same_shape("kullback_leibler_divergence", predicted, expected);
   return detail::reduce_loss(expected * log(expected / predicted), reduction);
 }
 /// Sum of absolute differences (S4TF's l1Loss; a sum by definition).
 template <FloatingPoint T>
-Tensor<T> l1_loss(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::sum) {
+Tensor<T> l1_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
+                  Reduction reduction = Reduction::sum) {
   detail::same_shape("l1_loss", predicted, expected);
   return detail::reduce_loss(abs(predicted - expected), reduction);
 }
 /// Sum of squared differences (S4TF's l2Loss).
 template <FloatingPoint T>
-Tensor<T> l2_loss(const Tensor<T>& predicted, const Tensor<T>& expected, Reduction reduction = Reduction::sum) {
+Tensor<T> l2_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
+                  Reduction reduction = Reduction::sum) {
   detail::same_shape("l2_loss", predicted, expected);
   return detail::reduce_loss(square(predicted - expected), reduction);
 }

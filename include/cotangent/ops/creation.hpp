@@ -53,7 +53,10 @@ class Generator {
 
   /// The whole state, for checkpoints and exact resumption.
   std::array<std::uint64_t, 4> state() const { return state_; }
-  void set_state(const std::array<std::uint64_t, 4>& s) { state_ = s; spare_ = false; }
+  void set_state(const std::array<std::uint64_t, 4>& s) {
+    state_ = s;
+    spare_ = false;
+  }
 
  private:
   std::array<std::uint64_t, 4> state_{};
@@ -68,12 +71,25 @@ template <Scalar T>
 Tensor<T> filled(const Shape& shape, std::type_identity_t<T> value, Device device = Device::cpu()) {
   return detail::wrap<T>(backend_for(device).fill(shape, dtype_of<T>, double(value)));
 }
-template <Scalar T> Tensor<T> zeros(const Shape& shape, Device device = Device::cpu()) { return filled<T>(shape, T(0), device); }
-template <Scalar T> Tensor<T> ones(const Shape& shape, Device device = Device::cpu()) { return filled<T>(shape, T(1), device); }
-template <Scalar T> Tensor<T> zeros_like(const Tensor<T>& x) { return zeros<T>(x.shape(), x.device()); }
-template <Scalar T> Tensor<T> ones_like(const Tensor<T>& x) { return ones<T>(x.shape(), x.device()); }
+template <Scalar T>
+Tensor<T> zeros(const Shape& shape, Device device = Device::cpu()) {
+  return filled<T>(shape, T(0), device);
+}
+template <Scalar T>
+Tensor<T> ones(const Shape& shape, Device device = Device::cpu()) {
+  return filled<T>(shape, T(1), device);
+}
+template <Scalar T>
+Tensor<T> zeros_like(const Tensor<T>& x) {
+  return zeros<T>(x.shape(), x.device());
+}
+template <Scalar T>
+Tensor<T> ones_like(const Tensor<T>& x) {
+  return ones<T>(x.shape(), x.device());
+}
 
-/// start, start + step, … up to but excluding stop: arange<float>(0, 1, 0.25) -> [0, 0.25, 0.5, 0.75].
+/// start, start + step, … up to but excluding stop: arange<float>(0, 1, 0.25) -> [0, 0.25, 0.5,
+/// 0.75].
 template <Numeric T>
 Tensor<T> arange(T start, T stop, T step = T(1)) {
   CT_CHECK_AS(ValueError, step != T(0), "arange: step is 0");
@@ -88,7 +104,8 @@ template <FloatingPoint T>
 Tensor<T> linspace(T start, T stop, std::int64_t count) {
   CT_CHECK_AS(ValueError, count >= 0, "linspace: negative count {}", count);
   std::vector<T> v(count);
-  for (std::int64_t i = 0; i < count; ++i) v[i] = count == 1 ? start : T(start + (stop - start) * double(i) / double(count - 1));
+  for (std::int64_t i = 0; i < count; ++i)
+    v[i] = count == 1 ? start : T(start + (stop - start) * double(i) / double(count - 1));
   return Tensor<T>(v, {count});
 }
 
@@ -103,24 +120,28 @@ Tensor<T> eye(std::int64_t n, std::int64_t m = -1) {
 }
 
 template <FloatingPoint T>
-Tensor<T> random_uniform(const Shape& shape, T low = 0, T high = 1, Generator& gen = default_generator()) {
+Tensor<T> random_uniform(const Shape& shape, T low = 0, T high = 1,
+                         Generator& gen = default_generator()) {
   std::vector<T> v(shape.count());
   for (auto& x : v) x = T(low + (high - low) * gen.uniform());
   return Tensor<T>(v, shape);
 }
 template <FloatingPoint T>
-Tensor<T> random_normal(const Shape& shape, T mean = 0, T stddev = 1, Generator& gen = default_generator()) {
+Tensor<T> random_normal(const Shape& shape, T mean = 0, T stddev = 1,
+                        Generator& gen = default_generator()) {
   std::vector<T> v(shape.count());
   for (auto& x : v) x = T(mean + stddev * gen.normal());
   return Tensor<T>(v, shape);
 }
 /// Normal values redrawn until within two standard deviations of the mean.
 template <FloatingPoint T>
-Tensor<T> truncated_normal(const Shape& shape, T mean = 0, T stddev = 1, Generator& gen = default_generator()) {
+Tensor<T> truncated_normal(const Shape& shape, T mean = 0, T stddev = 1,
+                           Generator& gen = default_generator()) {
   std::vector<T> v(shape.count());
   for (auto& x : v) {
     double z;
-    do z = gen.normal(); while (std::abs(z) > 2);
+    do z = gen.normal();
+    while (std::abs(z) > 2);
     x = T(mean + stddev * z);
   }
   return Tensor<T>(v, shape);
@@ -162,7 +183,8 @@ Tensor<T> he_normal(const Shape& shape, Generator& gen = default_generator()) {
 // ---- Tensor members that read or make values --------------------------------------------
 
 template <Scalar T>
-Tensor<T>::Tensor(T scalar) : AnyTensor(backend_for(Device::cpu()).from_host(&scalar, {}, dtype_of<T>)) {}
+Tensor<T>::Tensor(T scalar)
+    : AnyTensor(backend_for(Device::cpu()).from_host(&scalar, {}, dtype_of<T>)) {}
 
 template <Scalar T>
 Tensor<T>::Tensor(std::initializer_list<T> values)
@@ -170,8 +192,8 @@ Tensor<T>::Tensor(std::initializer_list<T> values)
 
 template <Scalar T>
 Tensor<T>::Tensor(const std::vector<T>& values, const Shape& shape) {
-  CT_CHECK(std::int64_t(values.size()) == shape.count(), "Tensor: {} values for shape {} ({} elements)",
-           values.size(), shape, shape.count());
+  CT_CHECK(std::int64_t(values.size()) == shape.count(),
+           "Tensor: {} values for shape {} ({} elements)", values.size(), shape, shape.count());
   if constexpr (std::same_as<T, bool>) {
     std::vector<std::uint8_t> bytes(values.begin(), values.end());
     raw_ = backend_for(Device::cpu()).from_host(bytes.data(), shape, DType::boolean);
@@ -213,18 +235,21 @@ std::vector<T> Tensor<T>::scalars() const {
 
 template <Scalar T>
 T Tensor<T>::scalar() const {
-  CT_CHECK(defined() && scalar_count() == 1, "scalar: tensor of shape {} does not hold exactly one value", shape());
+  CT_CHECK(defined() && scalar_count() == 1,
+           "scalar: tensor of shape {} does not hold exactly one value", shape());
   return scalars()[0];
 }
 
 template <Scalar T>
 T Tensor<T>::at(std::initializer_list<std::int64_t> index) const {
-  CT_CHECK_AS(IndexError, int(index.size()) == rank(), "at: {} indices for shape {}", index.size(), shape());
+  CT_CHECK_AS(IndexError, int(index.size()) == rank(), "at: {} indices for shape {}", index.size(),
+              shape());
   std::vector<Range> r;
   int axis = 0;
   for (auto i : index) {
     std::int64_t n = shape(axis++);
-    CT_CHECK_AS(IndexError, i >= -n && i < n, "at: index {} out of range for axis of size {} in {}", i, n, shape());
+    CT_CHECK_AS(IndexError, i >= -n && i < n, "at: index {} out of range for axis of size {} in {}",
+                i, n, shape());
     std::int64_t p = i < 0 ? i + n : i;
     r.push_back({p, p + 1});
   }
@@ -236,7 +261,8 @@ bool all_close(const Tensor<T>& a, const Tensor<T>& b, double rtol, double atol)
   if (!(a.shape() == b.shape())) return false;
   auto x = a.scalars(), y = b.scalars();
   for (std::size_t i = 0; i < x.size(); ++i)
-    if (!(std::abs(double(x[i]) - double(y[i])) <= atol + rtol * std::abs(double(y[i])))) return false;
+    if (!(std::abs(double(x[i]) - double(y[i])) <= atol + rtol * std::abs(double(y[i]))))
+      return false;
   return true;
 }
 

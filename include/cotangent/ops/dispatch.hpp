@@ -35,15 +35,22 @@ Tensor<T> view(const Tensor<T>& x, const Shape& shape, const Shape& strides, std
 }
 
 // Which scalar types a row of elementwise.def accepts.
-template <class T> concept in_domain_numeric = Numeric<T>;
-template <class T> concept in_domain_floating = FloatingPoint<T>;
-template <class T> concept in_domain_any = Scalar<T>;
-template <class T> concept in_domain_boolean = std::same_as<T, bool>;
+template <class T>
+concept in_domain_numeric = Numeric<T>;
+template <class T>
+concept in_domain_floating = FloatingPoint<T>;
+template <class T>
+concept in_domain_any = Scalar<T>;
+template <class T>
+concept in_domain_boolean = std::same_as<T, bool>;
 
 /// Whether a derivative expression reads the identifier `name` (so the pullback must keep it).
 constexpr bool reads(std::string_view expr, std::string_view name) {
-  auto ident = [](char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
-  for (std::size_t at = expr.find(name); at != std::string_view::npos; at = expr.find(name, at + 1)) {
+  auto ident = [](char c) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  for (std::size_t at = expr.find(name); at != std::string_view::npos;
+       at = expr.find(name, at + 1)) {
     bool left = at == 0 || !ident(expr[at - 1]);
     bool right = at + name.size() >= expr.size() || !ident(expr[at + name.size()]);
     if (left && right) return true;

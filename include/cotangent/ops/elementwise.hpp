@@ -8,121 +8,118 @@
 
 namespace ct {
 
-template <Scalar T> Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape);
-template <Scalar To, Scalar From> Tensor<To> cast(const Tensor<From>& x);
-template <Scalar T> Tensor<T> zeros_like(const Tensor<T>& x);
-template <Scalar T> Tensor<T> ones_like(const Tensor<T>& x);
+template <Scalar T>
+Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape);
+template <Scalar To, Scalar From>
+Tensor<To> cast(const Tensor<From>& x);
+template <Scalar T>
+Tensor<T> zeros_like(const Tensor<T>& x);
+template <Scalar T>
+Tensor<T> ones_like(const Tensor<T>& x);
 
 // ---- Unary primitives: one function per row of elementwise.def ----------------------------
 
-#define CT_UNARY(name, domain, forward, derivative)                                           \
-  template <Scalar T>                                                                         \
-    requires detail::in_domain_##domain<T>                                                    \
-  Tensor<T> name(const Tensor<T>& x) {                                                        \
-    auto y = detail::wrap<T>(detail::backend_of(#name, x).unary(UnaryOp::name, x.raw()));     \
-    if constexpr (FloatingPoint<T>) {                                                         \
-      if (detail::tracking(x)) {                                                              \
-        constexpr bool keep_x = detail::reads(#derivative, "x");                              \
-        constexpr bool keep_y = detail::reads(#derivative, "y");                              \
-        detail::record(                                                                       \
-            y, {&x},                                                                          \
-            [x = keep_x ? x : Tensor<T>()](const AnyTensor& dy_, const AnyTensor& y_) {       \
-              [[maybe_unused]] Tensor<T> dy(dy_);                                             \
-              [[maybe_unused]] Tensor<T> y = keep_y ? Tensor<T>(y_) : Tensor<T>();            \
-              return detail::grads(derivative);                                               \
-            },                                                                                \
-            keep_y);                                                                          \
-      }                                                                                       \
-    }                                                                                         \
-    return y;                                                                                 \
+#define CT_UNARY(name, domain, forward, derivative)                                       \
+  template <detail::in_domain_##domain T>                                                 \
+  Tensor<T> name(const Tensor<T>& x) {                                                    \
+    auto y = detail::wrap<T>(detail::backend_of(#name, x).unary(UnaryOp::name, x.raw())); \
+    if constexpr (FloatingPoint<T>) {                                                     \
+      if (detail::tracking(x)) {                                                          \
+        constexpr bool keep_x = detail::reads(#derivative, "x");                          \
+        constexpr bool keep_y = detail::reads(#derivative, "y");                          \
+        detail::record(                                                                   \
+            y, {&x},                                                                      \
+            [x = keep_x ? x : Tensor<T>()](const AnyTensor& dy_, const AnyTensor& y_) {   \
+              [[maybe_unused]] Tensor<T> dy(dy_);                                         \
+              [[maybe_unused]] Tensor<T> y = keep_y ? Tensor<T>(y_) : Tensor<T>();        \
+              return detail::grads(derivative);                                           \
+            },                                                                            \
+            keep_y);                                                                      \
+      }                                                                                   \
+    }                                                                                     \
+    return y;                                                                             \
   }
 #include "cotangent/backend/elementwise.def"
 #undef CT_UNARY
 
 // ---- Binary primitives, broadcasting; gradients are summed back to each operand's shape ----
 
-#define CT_BINARY(name, domain, forward, d_a, d_b)                                            \
-  template <Scalar T>                                                                         \
-    requires detail::in_domain_##domain<T>                                                    \
-  Tensor<T> name(const Tensor<T>& a, const Tensor<T>& b) {                                    \
-    auto& backend = detail::backend_of(#name, a, b);                                          \
-    Shape shape = broadcast_shapes(a.shape(), b.shape(), #name);                              \
-    auto y = detail::wrap<T>(backend.binary(BinaryOp::name, a.raw(), b.raw(), shape));        \
-    if constexpr (FloatingPoint<T>) {                                                         \
-      if (detail::tracking(a, b)) {                                                           \
-        /* Keep an operand only if the derivative of a tracked operand reads it. */           \
-        bool ta = detail::tracked(a), tb = detail::tracked(b);                                \
-        auto reads = [&](const char* name) {                                                  \
-          return (ta && detail::reads(#d_a, name)) || (tb && detail::reads(#d_b, name));      \
-        };                                                                                    \
-        bool keep_y = reads("y");                                                             \
-        detail::record(                                                                       \
-            y, {&a, &b},                                                                      \
-            [a = reads("a") ? a : Tensor<T>(), b = reads("b") ? b : Tensor<T>(),              \
-             a_shape = a.shape(), b_shape = b.shape(), ta, tb,                                \
-             keep_y](const AnyTensor& dy_, const AnyTensor& y_) {                             \
-              [[maybe_unused]] Tensor<T> dy(dy_);                                             \
-              [[maybe_unused]] Tensor<T> y = keep_y ? Tensor<T>(y_) : Tensor<T>();            \
-              Tensor<T> ga, gb;                                                               \
-              if (ta) ga = sum_to(Tensor<T>(d_a), a_shape);                                   \
-              if (tb) gb = sum_to(Tensor<T>(d_b), b_shape);                                   \
-              return detail::grads(std::move(ga), std::move(gb));                             \
-            },                                                                                \
-            keep_y);                                                                          \
-      }                                                                                       \
-    }                                                                                         \
-    return y;                                                                                 \
-  }                                                                                           \
-  template <Scalar T>                                                                         \
-    requires detail::in_domain_##domain<T>                                                    \
-  Tensor<T> name(const Tensor<T>& a, std::type_identity_t<T> b) {                             \
-    return name(a, Tensor<T>(b, a.device()));                                                 \
-  }                                                                                           \
-  template <Scalar T>                                                                         \
-    requires detail::in_domain_##domain<T>                                                    \
-  Tensor<T> name(std::type_identity_t<T> a, const Tensor<T>& b) {                             \
-    return name(Tensor<T>(a, b.device()), b);                                                 \
+#define CT_BINARY(name, domain, forward, d_a, d_b)                                       \
+  template <detail::in_domain_##domain T>                                                \
+  Tensor<T> name(const Tensor<T>& a, const Tensor<T>& b) {                               \
+    auto& backend = detail::backend_of(#name, a, b);                                     \
+    Shape shape = broadcast_shapes(a.shape(), b.shape(), #name);                         \
+    auto y = detail::wrap<T>(backend.binary(BinaryOp::name, a.raw(), b.raw(), shape));   \
+    if constexpr (FloatingPoint<T>) {                                                    \
+      if (detail::tracking(a, b)) {                                                      \
+        /* Keep an operand only if the derivative of a tracked operand reads it. */      \
+        bool ta = detail::tracked(a), tb = detail::tracked(b);                           \
+        auto reads = [&](const char* name) {                                             \
+          return (ta && detail::reads(#d_a, name)) || (tb && detail::reads(#d_b, name)); \
+        };                                                                               \
+        bool keep_y = reads("y");                                                        \
+        detail::record(                                                                  \
+            y, {&a, &b},                                                                 \
+            [a = reads("a") ? a : Tensor<T>(), b = reads("b") ? b : Tensor<T>(),         \
+             a_shape = a.shape(), b_shape = b.shape(), ta, tb,                           \
+             keep_y](const AnyTensor& dy_, const AnyTensor& y_) {                        \
+              [[maybe_unused]] Tensor<T> dy(dy_);                                        \
+              [[maybe_unused]] Tensor<T> y = keep_y ? Tensor<T>(y_) : Tensor<T>();       \
+              Tensor<T> ga, gb;                                                          \
+              if (ta) ga = sum_to(Tensor<T>(d_a), a_shape);                              \
+              if (tb) gb = sum_to(Tensor<T>(d_b), b_shape);                              \
+              return detail::grads(std::move(ga), std::move(gb));                        \
+            },                                                                           \
+            keep_y);                                                                     \
+      }                                                                                  \
+    }                                                                                    \
+    return y;                                                                            \
+  }                                                                                      \
+  template <detail::in_domain_##domain T>                                                \
+  Tensor<T> name(const Tensor<T>& a, std::type_identity_t<T> b) {                        \
+    return name(a, Tensor<T>(b, a.device()));                                            \
+  }                                                                                      \
+  template <detail::in_domain_##domain T>                                                \
+  Tensor<T> name(std::type_identity_t<T> a, const Tensor<T>& b) {                        \
+    return name(Tensor<T>(a, b.device()), b);                                            \
   }
 #include "cotangent/backend/elementwise.def"
 #undef CT_BINARY
 
 // ---- Comparisons and logic: Tensor<bool> results, no derivative ---------------------------
 
-#define CT_COMPARE(name, domain, forward)                                                    \
-  template <Scalar T>                                                                        \
-    requires detail::in_domain_##domain<T>                                                   \
-  Tensor<bool> name(const Tensor<T>& a, const Tensor<T>& b) {                                \
-    auto& backend = detail::backend_of(#name, a, b);                                         \
-    Shape shape = broadcast_shapes(a.shape(), b.shape(), #name);                             \
-    return detail::wrap<bool>(backend.compare(CompareOp::name, a.raw(), b.raw(), shape));    \
-  }                                                                                          \
-  template <Scalar T>                                                                        \
-    requires detail::in_domain_##domain<T>                                                   \
-  Tensor<bool> name(const Tensor<T>& a, std::type_identity_t<T> b) {                         \
-    return name(a, Tensor<T>(b, a.device()));                                                \
-  }                                                                                          \
-  template <Scalar T>                                                                        \
-    requires detail::in_domain_##domain<T>                                                   \
-  Tensor<bool> name(std::type_identity_t<T> a, const Tensor<T>& b) {                         \
-    return name(Tensor<T>(a, b.device()), b);                                                \
+#define CT_COMPARE(name, domain, forward)                                                 \
+  template <detail::in_domain_##domain T>                                                 \
+  Tensor<bool> name(const Tensor<T>& a, const Tensor<T>& b) {                             \
+    auto& backend = detail::backend_of(#name, a, b);                                      \
+    Shape shape = broadcast_shapes(a.shape(), b.shape(), #name);                          \
+    return detail::wrap<bool>(backend.compare(CompareOp::name, a.raw(), b.raw(), shape)); \
+  }                                                                                       \
+  template <detail::in_domain_##domain T>                                                 \
+  Tensor<bool> name(const Tensor<T>& a, std::type_identity_t<T> b) {                      \
+    return name(a, Tensor<T>(b, a.device()));                                             \
+  }                                                                                       \
+  template <detail::in_domain_##domain T>                                                 \
+  Tensor<bool> name(std::type_identity_t<T> a, const Tensor<T>& b) {                      \
+    return name(Tensor<T>(a, b.device()), b);                                             \
   }
 #include "cotangent/backend/elementwise.def"
 #undef CT_COMPARE
 
 // ---- Operators -----------------------------------------------------------------------------
 
-#define CT_OPERATOR(op, fn)                                                                      \
-  template <Scalar T>                                                                            \
-  auto operator op(const Tensor<T>& a, const Tensor<T>& b) -> decltype(fn(a, b)) {               \
-    return fn(a, b);                                                                             \
-  }                                                                                              \
-  template <Scalar T>                                                                            \
-  auto operator op(const Tensor<T>& a, std::type_identity_t<T> b) -> decltype(fn(a, b)) {        \
-    return fn(a, b);                                                                             \
-  }                                                                                              \
-  template <Scalar T>                                                                            \
-  auto operator op(std::type_identity_t<T> a, const Tensor<T>& b) -> decltype(fn(a, b)) {        \
-    return fn(a, b);                                                                             \
+#define CT_OPERATOR(op, fn)                                                             \
+  template <Scalar T>                                                                   \
+  auto operator op(const Tensor<T>& a, const Tensor<T>& b)->decltype(fn(a, b)) {        \
+    return fn(a, b);                                                                    \
+  }                                                                                     \
+  template <Scalar T>                                                                   \
+  auto operator op(const Tensor<T>& a, std::type_identity_t<T> b)->decltype(fn(a, b)) { \
+    return fn(a, b);                                                                    \
+  }                                                                                     \
+  template <Scalar T>                                                                   \
+  auto operator op(std::type_identity_t<T> a, const Tensor<T>& b)->decltype(fn(a, b)) { \
+    return fn(a, b);                                                                    \
   }
 CT_OPERATOR(+, add)
 CT_OPERATOR(-, subtract)
@@ -138,20 +135,37 @@ CT_OPERATOR(||, logical_or)
 #undef CT_OPERATOR
 
 /// Elementwise equality as a Tensor<bool> (S4TF's .==); `a == b` compares whole tensors.
-template <Scalar T> Tensor<bool> operator==(const Tensor<T>&, const Tensor<T>&) = delete;
+template <Scalar T>
+Tensor<bool> operator==(const Tensor<T>&, const Tensor<T>&) = delete;
 
-template <Scalar T> Tensor<T> operator-(const Tensor<T>& x) requires Numeric<T> { return negate(x); }
+template <Numeric T>
+Tensor<T> operator-(const Tensor<T>& x) {
+  return negate(x);
+}
 inline Tensor<bool> operator!(const Tensor<bool>& x) { return logical_not(x); }
 
-template <Scalar T> Tensor<T>& Tensor<T>::operator+=(const Tensor& o) { return *this = *this + o; }
-template <Scalar T> Tensor<T>& Tensor<T>::operator-=(const Tensor& o) { return *this = *this - o; }
-template <Scalar T> Tensor<T>& Tensor<T>::operator*=(const Tensor& o) { return *this = *this * o; }
-template <Scalar T> Tensor<T>& Tensor<T>::operator/=(const Tensor& o) { return *this = *this / o; }
+template <Scalar T>
+Tensor<T>& Tensor<T>::operator+=(const Tensor& o) {
+  return *this = *this + o;
+}
+template <Scalar T>
+Tensor<T>& Tensor<T>::operator-=(const Tensor& o) {
+  return *this = *this - o;
+}
+template <Scalar T>
+Tensor<T>& Tensor<T>::operator*=(const Tensor& o) {
+  return *this = *this * o;
+}
+template <Scalar T>
+Tensor<T>& Tensor<T>::operator/=(const Tensor& o) {
+  return *this = *this / o;
+}
 
 /// y = a·y + b·x, in place when y's storage is not shared (copy-on-write otherwise), never
 /// recorded: the fused update optimizers use. update(p, 1, g, -lr) is p -= lr·g in one sweep.
 template <FloatingPoint T>
-void update(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& x, std::type_identity_t<T> b) {
+void update(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& x,
+            std::type_identity_t<T> b) {
   CT_CHECK(y.shape() == x.shape(), "update: shapes {} and {} differ", y.shape(), x.shape());
   auto& backend = detail::backend_of("update", y, x);
   if (y.raw().storage.use_count() != 1 || !y.raw().is_contiguous() ||
@@ -174,14 +188,18 @@ template <Scalar T>
 Tensor<T> where(const Tensor<bool>& condition, const Tensor<T>& a, const Tensor<T>& b) {
   auto& backend = detail::backend_of("where", a, b);
   detail::backend_of("where", condition, a);
-  Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
+  Shape shape =
+      broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
   auto y = detail::wrap<T>(backend.select(condition.raw(), a.raw(), b.raw(), shape));
   if constexpr (FloatingPoint<T>) {
     if (detail::tracking(a, b)) {
-      detail::record(y, {&a, &b}, [condition, sa = a.shape(), sb = b.shape()](const AnyTensor& dy_, const AnyTensor&) {
-        Tensor<T> dy(dy_), zero = zeros_like(dy);
-        return detail::grads(sum_to(where(condition, dy, zero), sa), sum_to(where(condition, zero, dy), sb));
-      });
+      detail::record(
+          y, {&a, &b},
+          [condition, sa = a.shape(), sb = b.shape()](const AnyTensor& dy_, const AnyTensor&) {
+            Tensor<T> dy(dy_), zero = zeros_like(dy);
+            return detail::grads(sum_to(where(condition, dy, zero), sa),
+                                 sum_to(where(condition, zero, dy), sb));
+          });
     }
   }
   return y;
@@ -206,8 +224,7 @@ Tensor<To> cast(const Tensor<From>& x) {
 }
 
 template <Scalar T>
-template <ct::Scalar U>
-  requires(!std::same_as<U, T>)
+template <DifferentScalar<T> U>
 Tensor<T>::Tensor(const Tensor<U>& other) : Tensor(cast<T>(other)) {}
 
 // ---- Composite ops: written from primitives, differentiated through them -------------------
@@ -217,28 +234,53 @@ template <Numeric T>
 Tensor<T> clipped(const Tensor<T>& x, std::type_identity_t<T> low, std::type_identity_t<T> high) {
   return minimum(maximum(x, low), high);
 }
-template <FloatingPoint T> Tensor<T> log_sigmoid(const Tensor<T>& x) { return -softplus(-x); }
-template <FloatingPoint T> Tensor<T> softsign(const Tensor<T>& x) { return x / (abs(x) + T(1)); }
-template <FloatingPoint T> Tensor<T> relu6(const Tensor<T>& x) { return clipped(x, T(0), T(6)); }
+template <FloatingPoint T>
+Tensor<T> log_sigmoid(const Tensor<T>& x) {
+  return -softplus(-x);
+}
+template <FloatingPoint T>
+Tensor<T> softsign(const Tensor<T>& x) {
+  return x / (abs(x) + T(1));
+}
+template <FloatingPoint T>
+Tensor<T> relu6(const Tensor<T>& x) {
+  return clipped(x, T(0), T(6));
+}
 template <FloatingPoint T>
 Tensor<T> leaky_relu(const Tensor<T>& x, std::type_identity_t<T> alpha = T(0.2)) {
   return maximum(x, x * alpha);
 }
-template <FloatingPoint T> Tensor<T> elu(const Tensor<T>& x) {
+template <FloatingPoint T>
+Tensor<T> elu(const Tensor<T>& x) {
   return where(x > T(0), x, expm1(minimum(x, T(0))));
 }
-template <FloatingPoint T> Tensor<T> selu(const Tensor<T>& x) {
-  constexpr T alpha = T(1.6732632423543772848170429916717), scale = T(1.0507009873554804934193349852946);
+template <FloatingPoint T>
+Tensor<T> selu(const Tensor<T>& x) {
+  constexpr T alpha = T(1.6732632423543772848170429916717),
+              scale = T(1.0507009873554804934193349852946);
   return where(x > T(0), x * scale, expm1(minimum(x, T(0))) * (scale * alpha));
 }
 /// GELU, tanh approximation as in S4TF.
-template <FloatingPoint T> Tensor<T> gelu(const Tensor<T>& x) {
+template <FloatingPoint T>
+Tensor<T> gelu(const Tensor<T>& x) {
   constexpr T c = T(0.7978845608028654);  // sqrt(2 / pi)
   return x * T(0.5) * (tanh((x + x * x * x * T(0.044715)) * c) + T(1));
 }
-template <FloatingPoint T> Tensor<T> hard_sigmoid(const Tensor<T>& x) { return relu6(x + T(3)) / T(6); }
-template <FloatingPoint T> Tensor<T> hard_swish(const Tensor<T>& x) { return x * hard_sigmoid(x); }
-template <FloatingPoint T> Tensor<T> mish(const Tensor<T>& x) { return x * tanh(softplus(x)); }
-template <Numeric T> Tensor<T> identity(const Tensor<T>& x) { return x; }
+template <FloatingPoint T>
+Tensor<T> hard_sigmoid(const Tensor<T>& x) {
+  return relu6(x + T(3)) / T(6);
+}
+template <FloatingPoint T>
+Tensor<T> hard_swish(const Tensor<T>& x) {
+  return x * hard_sigmoid(x);
+}
+template <FloatingPoint T>
+Tensor<T> mish(const Tensor<T>& x) {
+  return x * tanh(softplus(x));
+}
+template <Numeric T>
+Tensor<T> identity(const Tensor<T>& x) {
+  return x;
+}
 
 }  // namespace ct

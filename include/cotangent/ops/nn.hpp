@@ -14,13 +14,17 @@ inline Window2D window(const char* op, const Shape& input, std::int64_t kh, std:
                        std::array<std::int64_t, 2> strides, Padding padding,
                        std::array<std::int64_t, 2> dilations = {1, 1}) {
   CT_CHECK(input.rank() == 4, "{}: input must be NHWC (rank 4), got {}", op, input);
-  CT_CHECK_AS(ValueError, strides[0] > 0 && strides[1] > 0 && dilations[0] > 0 && dilations[1] > 0 && kh > 0 && kw > 0,
-              "{}: strides, dilations and window sizes must be positive", op);
+  CT_CHECK_AS(
+      ValueError,
+      strides[0] > 0 && strides[1] > 0 && dilations[0] > 0 && dilations[1] > 0 && kh > 0 && kw > 0,
+      "{}: strides, dilations and window sizes must be positive", op);
   Window2D w{kh, kw, strides[0], strides[1], dilations[0], dilations[1]};
-  auto one = [&](std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t d, std::int64_t& out, std::int64_t& pad) {
+  auto one = [&](std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t d, std::int64_t& out,
+                 std::int64_t& pad) {
     std::int64_t span = d * (k - 1) + 1;
     if (padding == Padding::valid) {
-      CT_CHECK(in >= span, "{}: window of extent {} does not fit input {} with valid padding", op, span, input);
+      CT_CHECK(in >= span, "{}: window of extent {} does not fit input {} with valid padding", op,
+               span, input);
       out = (in - span) / s + 1;
       pad = 0;
     } else {
@@ -33,42 +37,59 @@ inline Window2D window(const char* op, const Shape& input, std::int64_t kh, std:
   return w;
 }
 
-template <FloatingPoint T> Tensor<T> conv2d_backward_input(const Tensor<T>& dy, const Tensor<T>& filter, const Shape& input_shape, const Window2D& w, bool depthwise);
-template <FloatingPoint T> Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy, const Shape& filter_shape, const Window2D& w, bool depthwise);
+template <FloatingPoint T>
+Tensor<T> conv2d_backward_input(const Tensor<T>& dy, const Tensor<T>& filter,
+                                const Shape& input_shape, const Window2D& w, bool depthwise);
+template <FloatingPoint T>
+Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy,
+                                 const Shape& filter_shape, const Window2D& w, bool depthwise);
 
 template <FloatingPoint T>
-Tensor<T> conv2d_window(const Tensor<T>& input, const Tensor<T>& filter, const Window2D& w, bool depthwise) {
-  Tensor<T> y = wrap<T>(backend_of("conv2d", input, filter).conv2d(input.raw(), filter.raw(), w, depthwise));
+Tensor<T> conv2d_window(const Tensor<T>& input, const Tensor<T>& filter, const Window2D& w,
+                        bool depthwise) {
+  Tensor<T> y =
+      wrap<T>(backend_of("conv2d", input, filter).conv2d(input.raw(), filter.raw(), w, depthwise));
   if (tracking(input, filter))
-    record(y, {&input, &filter}, [input, filter, w, depthwise, ti = tracked(input), tf = tracked(filter)](const AnyTensor& dy_, const AnyTensor&) {
-      Tensor<T> dy(dy_), dx, df;  // only for tracked operands: the first layer's input needs none
-      if (ti) dx = conv2d_backward_input(dy, filter, input.shape(), w, depthwise);
-      if (tf) df = conv2d_backward_filter(input, dy, filter.shape(), w, depthwise);
-      return grads(std::move(dx), std::move(df));
-    });
+    record(y, {&input, &filter},
+           [input, filter, w, depthwise, ti = tracked(input), tf = tracked(filter)](
+               const AnyTensor& dy_, const AnyTensor&) {
+             Tensor<T> dy(dy_), dx,
+                 df;  // only for tracked operands: the first layer's input needs none
+             if (ti) dx = conv2d_backward_input(dy, filter, input.shape(), w, depthwise);
+             if (tf) df = conv2d_backward_filter(input, dy, filter.shape(), w, depthwise);
+             return grads(std::move(dx), std::move(df));
+           });
   return y;
 }
 
 // Both backward convolutions are bilinear, so their derivatives are convolutions again: this is
 // what makes second derivatives through conv2d work.
 template <FloatingPoint T>
-Tensor<T> conv2d_backward_input(const Tensor<T>& dy, const Tensor<T>& filter, const Shape& input_shape, const Window2D& w, bool depthwise) {
-  Tensor<T> dx = wrap<T>(backend_of("conv2d", dy, filter).conv2d_backward_input(dy.raw(), filter.raw(), input_shape, w, depthwise));
+Tensor<T> conv2d_backward_input(const Tensor<T>& dy, const Tensor<T>& filter,
+                                const Shape& input_shape, const Window2D& w, bool depthwise) {
+  Tensor<T> dx =
+      wrap<T>(backend_of("conv2d", dy, filter)
+                  .conv2d_backward_input(dy.raw(), filter.raw(), input_shape, w, depthwise));
   if (tracking(dy, filter))
     record(dx, {&dy, &filter}, [dy, filter, w, depthwise](const AnyTensor& g_, const AnyTensor&) {
       Tensor<T> g(g_);
-      return grads(conv2d_window(g, filter, w, depthwise), conv2d_backward_filter(g, dy, filter.shape(), w, depthwise));
+      return grads(conv2d_window(g, filter, w, depthwise),
+                   conv2d_backward_filter(g, dy, filter.shape(), w, depthwise));
     });
   return dx;
 }
 
 template <FloatingPoint T>
-Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy, const Shape& filter_shape, const Window2D& w, bool depthwise) {
-  Tensor<T> df = wrap<T>(backend_of("conv2d", input, dy).conv2d_backward_filter(input.raw(), dy.raw(), filter_shape, w, depthwise));
+Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy,
+                                 const Shape& filter_shape, const Window2D& w, bool depthwise) {
+  Tensor<T> df =
+      wrap<T>(backend_of("conv2d", input, dy)
+                  .conv2d_backward_filter(input.raw(), dy.raw(), filter_shape, w, depthwise));
   if (tracking(input, dy))
     record(df, {&input, &dy}, [input, dy, w, depthwise](const AnyTensor& g_, const AnyTensor&) {
       Tensor<T> g(g_);
-      return grads(conv2d_backward_input(dy, g, input.shape(), w, depthwise), conv2d_window(input, g, w, depthwise));
+      return grads(conv2d_backward_input(dy, g, input.shape(), w, depthwise),
+                   conv2d_window(input, g, w, depthwise));
     });
   return df;
 }
@@ -76,32 +97,38 @@ Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy, co
 
 /// 2-D convolution: input [N, H, W, C], filter [KH, KW, C, O] -> [N, OH, OW, O].
 template <FloatingPoint T>
-Tensor<T> conv2d(const Tensor<T>& input, const Tensor<T>& filter, std::array<std::int64_t, 2> strides = {1, 1},
-                 Padding padding = Padding::valid, std::array<std::int64_t, 2> dilations = {1, 1}) {
+Tensor<T> conv2d(const Tensor<T>& input, const Tensor<T>& filter,
+                 std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
+                 std::array<std::int64_t, 2> dilations = {1, 1}) {
   CT_CHECK(filter.rank() == 4, "conv2d: filter must be HWIO (rank 4), got {}", filter.shape());
   CT_CHECK(input.rank() == 4 && input.shape(3) == filter.shape(2),
            "conv2d: input {} has {} channels but filter {} expects {}", input.shape(),
            input.rank() == 4 ? input.shape(3) : -1, filter.shape(), filter.shape(2));
-  auto w = detail::window("conv2d", input.shape(), filter.shape(0), filter.shape(1), strides, padding, dilations);
+  auto w = detail::window("conv2d", input.shape(), filter.shape(0), filter.shape(1), strides,
+                          padding, dilations);
   return detail::conv2d_window(input, filter, w, false);
 }
 
 /// Depthwise convolution: input [N, H, W, C], filter [KH, KW, C, M] -> [N, OH, OW, C*M].
 template <FloatingPoint T>
-Tensor<T> depthwise_conv2d(const Tensor<T>& input, const Tensor<T>& filter, std::array<std::int64_t, 2> strides = {1, 1},
+Tensor<T> depthwise_conv2d(const Tensor<T>& input, const Tensor<T>& filter,
+                           std::array<std::int64_t, 2> strides = {1, 1},
                            Padding padding = Padding::valid) {
-  CT_CHECK(filter.rank() == 4, "depthwise_conv2d: filter must be [KH, KW, C, M], got {}", filter.shape());
+  CT_CHECK(filter.rank() == 4, "depthwise_conv2d: filter must be [KH, KW, C, M], got {}",
+           filter.shape());
   CT_CHECK(input.rank() == 4 && input.shape(3) == filter.shape(2),
            "depthwise_conv2d: input {} has {} channels but filter {} expects {}", input.shape(),
            input.rank() == 4 ? input.shape(3) : -1, filter.shape(), filter.shape(2));
-  auto w = detail::window("depthwise_conv2d", input.shape(), filter.shape(0), filter.shape(1), strides, padding);
+  auto w = detail::window("depthwise_conv2d", input.shape(), filter.shape(0), filter.shape(1),
+                          strides, padding);
   return detail::conv2d_window(input, filter, w, true);
 }
 
 namespace detail {
 template <FloatingPoint T>
-Tensor<T> pool2d(PoolKind kind, const char* op, const Tensor<T>& x, std::array<std::int64_t, 2> size,
-                 std::array<std::int64_t, 2> strides, Padding padding) {
+Tensor<T> pool2d(PoolKind kind, const char* op, const Tensor<T>& x,
+                 std::array<std::int64_t, 2> size, std::array<std::int64_t, 2> strides,
+                 Padding padding) {
   auto w = window(op, x.shape(), size[0], size[1], strides, padding);
   Tensor<T> y = wrap<T>(backend_of(op, x).pool2d(kind, x.raw(), w));
   if (tracking(x))
@@ -110,8 +137,9 @@ Tensor<T> pool2d(PoolKind kind, const char* op, const Tensor<T>& x, std::array<s
       Tensor<T> dx = wrap<T>(backend_for(x.device()).pool2d_backward(kind, x.raw(), dy.raw(), w));
       if (tracking(dy) || tracking(x)) {
         record(dx, {&dy}, [kind](const AnyTensor&, const AnyTensor&) -> std::vector<AnyTensor> {
-          throw ValueError(kind == PoolKind::max ? "max_pool2d: second derivatives are not implemented"
-                                                 : "avg_pool2d: second derivatives are not implemented");
+          throw ValueError(kind == PoolKind::max
+                               ? "max_pool2d: second derivatives are not implemented"
+                               : "avg_pool2d: second derivatives are not implemented");
         });
       }
       return grads(dx);
@@ -122,12 +150,14 @@ Tensor<T> pool2d(PoolKind kind, const char* op, const Tensor<T>& x, std::array<s
 
 /// Max pooling over NHWC windows: max_pool2d(x, {2, 2}, {2, 2}).
 template <FloatingPoint T>
-Tensor<T> max_pool2d(const Tensor<T>& x, std::array<std::int64_t, 2> size, std::array<std::int64_t, 2> strides, Padding padding = Padding::valid) {
+Tensor<T> max_pool2d(const Tensor<T>& x, std::array<std::int64_t, 2> size,
+                     std::array<std::int64_t, 2> strides, Padding padding = Padding::valid) {
   return detail::pool2d(PoolKind::max, "max_pool2d", x, size, strides, padding);
 }
 /// Average pooling; with same padding, averages only the elements inside the input.
 template <FloatingPoint T>
-Tensor<T> avg_pool2d(const Tensor<T>& x, std::array<std::int64_t, 2> size, std::array<std::int64_t, 2> strides, Padding padding = Padding::valid) {
+Tensor<T> avg_pool2d(const Tensor<T>& x, std::array<std::int64_t, 2> size,
+                     std::array<std::int64_t, 2> strides, Padding padding = Padding::valid) {
   return detail::pool2d(PoolKind::average, "avg_pool2d", x, size, strides, padding);
 }
 
@@ -141,8 +171,7 @@ Tensor<T> softmax(const Tensor<T>& x, int axis = -1) {
 }
 
 /// One-hot rows: one_hot<float>(labels [N], 10) -> [N, 10].
-template <Scalar T, Scalar I>
-  requires(std::same_as<I, std::int32_t> || std::same_as<I, std::int64_t>)
+template <Scalar T, Index I>
 Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, T on = T(1), T off = T(0)) {
   CT_CHECK_AS(ValueError, depth >= 0, "one_hot: negative depth {}", depth);
   std::vector<I> range(depth);

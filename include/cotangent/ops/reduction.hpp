@@ -10,7 +10,8 @@ namespace ct {
 
 namespace detail {
 /// The same values with no recording attached (a constant for every enclosing call).
-template <Scalar T> Tensor<T> without_node(Tensor<T> x) {
+template <Scalar T>
+Tensor<T> without_node(Tensor<T> x) {
   x.set_node(nullptr);
   return x;
 }
@@ -23,7 +24,8 @@ inline std::vector<int> reduction_axes(std::vector<int> axes, int rank, const ch
   }
   for (int& a : axes) a = normalize_axis(a, rank, op);
   std::sort(axes.begin(), axes.end());
-  CT_CHECK_AS(IndexError, std::adjacent_find(axes.begin(), axes.end()) == axes.end(), "{}: an axis repeats", op);
+  CT_CHECK_AS(IndexError, std::adjacent_find(axes.begin(), axes.end()) == axes.end(),
+              "{}: an axis repeats", op);
   return axes;
 }
 inline Shape kept_shape(const Shape& s, const std::vector<int>& axes) {
@@ -38,7 +40,8 @@ inline Shape squeezed_shape(const Shape& s, const std::vector<int>& axes) {
   return out;
 }
 template <Scalar Out, Scalar T>
-Tensor<Out> reduce_raw(ReduceOp op, const Tensor<T>& x, const std::vector<int>& axes, bool keep_dims, const char* name) {
+Tensor<Out> reduce_raw(ReduceOp op, const Tensor<T>& x, const std::vector<int>& axes,
+                       bool keep_dims, const char* name) {
   RawTensor r = backend_of(name, x).reduce(op, x.raw(), axes);
   if (!keep_dims) {
     Shape s = squeezed_shape(x.shape(), axes);
@@ -55,12 +58,17 @@ Tensor<T> sum(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = f
   axes = detail::reduction_axes(std::move(axes), x.rank(), "sum");
   Tensor<T> y = detail::reduce_raw<T>(ReduceOp::sum, x, axes, keep_dims, "sum");
   if (detail::tracking(x))
-    detail::record(y, {&x}, [from = x.shape(), kept = detail::kept_shape(x.shape(), axes)](const AnyTensor& dy, const AnyTensor&) {
-      return detail::grads(broadcast_to(reshape(Tensor<T>(dy), kept), from));
-    });
+    detail::record(y, {&x},
+                   [from = x.shape(), kept = detail::kept_shape(x.shape(), axes)](
+                       const AnyTensor& dy, const AnyTensor&) {
+                     return detail::grads(broadcast_to(reshape(Tensor<T>(dy), kept), from));
+                   });
   return y;
 }
-template <Scalar T> Tensor<T> Tensor<T>::sum() const { return ct::sum(*this); }
+template <Scalar T>
+Tensor<T> Tensor<T>::sum() const {
+  return ct::sum(*this);
+}
 
 /// Sums a broadcast result back to `shape` (the adjoint of broadcasting).
 template <Scalar T>
@@ -82,7 +90,10 @@ Tensor<T> mean(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = 
   for (int a : axes) n *= x.shape(a);
   return sum(x, axes, keep_dims) / T(n);
 }
-template <Scalar T> Tensor<T> Tensor<T>::mean() const { return ct::mean(*this); }
+template <Scalar T>
+Tensor<T> Tensor<T>::mean() const {
+  return ct::mean(*this);
+}
 
 /// Product; its derivative divides by x, so it needs nonzero inputs where a gradient is asked.
 template <Numeric T>
@@ -90,24 +101,32 @@ Tensor<T> product(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims
   axes = detail::reduction_axes(std::move(axes), x.rank(), "product");
   Tensor<T> y = detail::reduce_raw<T>(ReduceOp::product, x, axes, true, "product");
   if (detail::tracking(x))
-    detail::record(y, {&x}, [x, from = x.shape()](const AnyTensor& dy, const AnyTensor& y) {
-      return detail::grads(Tensor<T>(dy) * Tensor<T>(y) / x);
-    }, true);
+    detail::record(
+        y, {&x},
+        [x, from = x.shape()](const AnyTensor& dy, const AnyTensor& y) {
+          return detail::grads(Tensor<T>(dy) * Tensor<T>(y) / x);
+        },
+        true);
   return keep_dims ? y : reshape(y, detail::squeezed_shape(x.shape(), axes));
 }
 
 namespace detail {
 template <Numeric T>
-Tensor<T> extremum(ReduceOp op, const char* name, const Tensor<T>& x, std::vector<int> axes, bool keep_dims) {
+Tensor<T> extremum(ReduceOp op, const char* name, const Tensor<T>& x, std::vector<int> axes,
+                   bool keep_dims) {
   axes = reduction_axes(std::move(axes), x.rank(), name);
-  for (int a : axes) CT_CHECK(x.shape(a) > 0, "{}: cannot reduce the empty axis {} of {}", name, a, x.shape());
+  for (int a : axes)
+    CT_CHECK(x.shape(a) > 0, "{}: cannot reduce the empty axis {} of {}", name, a, x.shape());
   Tensor<T> y = reduce_raw<T>(op, x, axes, true, name);
   if (tracking(x))
     // Ties share the gradient equally, as in TensorFlow.
-    record(y, {&x}, [x, axes](const AnyTensor& dy, const AnyTensor& y) {
-      Tensor<T> mask = cast<T>(equal(x, without_node(Tensor<T>(y))));
-      return grads(Tensor<T>(dy) * mask / sum(mask, axes, true));
-    }, true);
+    record(
+        y, {&x},
+        [x, axes](const AnyTensor& dy, const AnyTensor& y) {
+          Tensor<T> mask = cast<T>(equal(x, without_node(Tensor<T>(y))));
+          return grads(Tensor<T>(dy) * mask / sum(mask, axes, true));
+        },
+        true);
   return keep_dims ? y : reshape(y, squeezed_shape(x.shape(), axes));
 }
 }  // namespace detail
@@ -136,10 +155,12 @@ Tensor<std::int64_t> argmin(const Tensor<T>& x, int axis = -1, bool keep_dims = 
 }
 
 inline Tensor<bool> any(const Tensor<bool>& x, std::vector<int> axes = {}, bool keep_dims = false) {
-  return detail::reduce_raw<bool>(ReduceOp::any, x, detail::reduction_axes(std::move(axes), x.rank(), "any"), keep_dims, "any");
+  return detail::reduce_raw<bool>(
+      ReduceOp::any, x, detail::reduction_axes(std::move(axes), x.rank(), "any"), keep_dims, "any");
 }
 inline Tensor<bool> all(const Tensor<bool>& x, std::vector<int> axes = {}, bool keep_dims = false) {
-  return detail::reduce_raw<bool>(ReduceOp::all, x, detail::reduction_axes(std::move(axes), x.rank(), "all"), keep_dims, "all");
+  return detail::reduce_raw<bool>(
+      ReduceOp::all, x, detail::reduction_axes(std::move(axes), x.rank(), "all"), keep_dims, "all");
 }
 
 /// Population variance (divides by N, as S4TF's variance).
@@ -149,7 +170,8 @@ Tensor<T> variance(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dim
   return mean(centered * centered, axes, keep_dims);
 }
 template <FloatingPoint T>
-Tensor<T> standard_deviation(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
+Tensor<T> standard_deviation(const Tensor<T>& x, std::vector<int> axes = {},
+                             bool keep_dims = false) {
   return sqrt(variance(x, std::move(axes), keep_dims));
 }
 

@@ -8,7 +8,9 @@
 
 namespace ct {
 
-template <Scalar T> Tensor<T> pad(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64_t>> widths, PadMode mode = PadMode::constant, std::type_identity_t<T> value = T(0));
+template <Scalar T>
+Tensor<T> pad(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64_t>> widths,
+              PadMode mode = PadMode::constant, std::type_identity_t<T> value = T(0));
 
 namespace detail {
 /// Resolves one -1 in a target shape and checks the count matches.
@@ -21,7 +23,8 @@ inline Shape resolve_reshape(const Shape& from, Shape to) {
       unknown = i;
     } else {
       CT_CHECK_AS(ValueError, to[i] >= 0, "reshape: negative dimension in {}", to);
-      CT_CHECK_AS(ValueError, !__builtin_mul_overflow(known, to[i], &known), "reshape: {} overflows", to);
+      CT_CHECK_AS(ValueError, !__builtin_mul_overflow(known, to[i], &known),
+                  "reshape: {} overflows", to);
     }
   }
   std::int64_t count = from.count();
@@ -29,7 +32,8 @@ inline Shape resolve_reshape(const Shape& from, Shape to) {
     CT_CHECK(known != 0 && count % known == 0, "reshape: cannot reshape {} into {}", from, to);
     to[unknown] = count / known;
   }
-  CT_CHECK(to.count() == count, "reshape: cannot reshape {} ({} elements) into {}", from, count, to);
+  CT_CHECK(to.count() == count, "reshape: cannot reshape {} ({} elements) into {}", from, count,
+           to);
   return to;
 }
 }  // namespace detail
@@ -55,7 +59,10 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
     });
   return y;
 }
-template <Scalar T> Tensor<T> Tensor<T>::reshaped(const Shape& shape) const { return reshape(*this, shape); }
+template <Scalar T>
+Tensor<T> Tensor<T>::reshaped(const Shape& shape) const {
+  return reshape(*this, shape);
+}
 
 /// Collapses all dimensions after the first: [N, H, W, C] -> [N, H*W*C].
 template <Scalar T>
@@ -63,7 +70,10 @@ Tensor<T> flatten(const Tensor<T>& x) {
   CT_CHECK(x.rank() >= 1, "flatten: needs rank >= 1, got {}", x.shape());
   return reshape(x, {x.shape(0), -1});
 }
-template <Scalar T> Tensor<T> Tensor<T>::flattened() const { return reshape(*this, {-1}); }
+template <Scalar T>
+Tensor<T> Tensor<T>::flattened() const {
+  return reshape(*this, {-1});
+}
 
 /// Inserts a size-1 dimension at `axis` (in [-rank-1, rank]).
 template <Scalar T>
@@ -82,7 +92,8 @@ Tensor<T> squeeze(const Tensor<T>& x, std::vector<int> axes = {}) {
   for (int a : axes) drop[normalize_axis(a, x.rank(), "squeeze")] = true;
   for (int i = 0; i < x.rank(); ++i) {
     if (drop[i] && !axes.empty())
-      CT_CHECK(x.shape(i) == 1, "squeeze: axis {} of {} has size {}, not 1", i, x.shape(), x.shape(i));
+      CT_CHECK(x.shape(i) == 1, "squeeze: axis {} of {} has size {}, not 1", i, x.shape(),
+               x.shape(i));
     if (!(drop[i] && x.shape(i) == 1)) s.push_back(x.shape(i));
   }
   return reshape(x, s);
@@ -110,7 +121,9 @@ Tensor<T> transpose(const Tensor<T>& x, const std::vector<int>& permutation) {
   return y;
 }
 template <Scalar T>
-Tensor<T> permute(const Tensor<T>& x, const std::vector<int>& permutation) { return transpose(x, permutation); }
+Tensor<T> permute(const Tensor<T>& x, const std::vector<int>& permutation) {
+  return transpose(x, permutation);
+}
 /// Reverses all dimensions (a matrix transpose for rank 2).
 template <Scalar T>
 Tensor<T> transpose(const Tensor<T>& x) {
@@ -118,7 +131,10 @@ Tensor<T> transpose(const Tensor<T>& x) {
   std::iota(p.rbegin(), p.rend(), 0);
   return transpose(x, p);
 }
-template <Scalar T> Tensor<T> Tensor<T>::transposed() const { return transpose(*this); }
+template <Scalar T>
+Tensor<T> Tensor<T>::transposed() const {
+  return transpose(*this);
+}
 
 /// Repeats size-1 (or missing leading) dimensions to `shape` without copying.
 template <Scalar T>
@@ -127,8 +143,8 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   Shape strides = Shape::filled(shape.rank(), 0);
   int lead = shape.rank() - x.rank();
   for (int i = 0; i < x.rank(); ++i) {
-    CT_CHECK(x.shape(i) == shape[lead + i] || x.shape(i) == 1, "broadcast_to: cannot broadcast {} to {}",
-             x.shape(), shape);
+    CT_CHECK(x.shape(i) == shape[lead + i] || x.shape(i) == 1,
+             "broadcast_to: cannot broadcast {} to {}", x.shape(), shape);
     strides[lead + i] = x.shape(i) == 1 ? 0 : x.raw().strides[i];
   }
   shape.count();
@@ -165,10 +181,12 @@ struct Range {
   std::int64_t step = 1;
 };
 
-/// Strided slicing, one Range per leading axis: slice(x, {{1, 3}, {std::nullopt, std::nullopt, 2}}). A view.
+/// Strided slicing, one Range per leading axis: slice(x, {{1, 3}, {std::nullopt, std::nullopt,
+/// 2}}). A view.
 template <Scalar T>
 Tensor<T> slice(const Tensor<T>& x, const std::vector<Range>& ranges) {
-  CT_CHECK_AS(IndexError, int(ranges.size()) <= x.rank(), "slice: {} ranges for shape {}", ranges.size(), x.shape());
+  CT_CHECK_AS(IndexError, int(ranges.size()) <= x.rank(), "slice: {} ranges for shape {}",
+              ranges.size(), x.shape());
   RawTensor raw = x.raw();
   std::vector<std::int64_t> starts(ranges.size());
   for (std::size_t i = 0; i < ranges.size(); ++i) {
@@ -180,7 +198,8 @@ Tensor<T> slice(const Tensor<T>& x, const std::vector<Range>& ranges) {
       std::int64_t p = *v < 0 ? *v + n : *v;
       return step > 0 ? std::clamp<std::int64_t>(p, 0, n) : std::clamp<std::int64_t>(p, -1, n - 1);
     };
-    std::int64_t start = clamp(r.start, step > 0 ? 0 : n - 1), stop = clamp(r.stop, step > 0 ? n : -1);
+    std::int64_t start = clamp(r.start, step > 0 ? 0 : n - 1),
+                 stop = clamp(r.stop, step > 0 ? n : -1);
     std::int64_t len = step > 0 ? std::max<std::int64_t>(0, (stop - start + step - 1) / step)
                                 : std::max<std::int64_t>(0, (start - stop - step - 1) / -step);
     starts[i] = start;
@@ -190,49 +209,52 @@ Tensor<T> slice(const Tensor<T>& x, const std::vector<Range>& ranges) {
   }
   Tensor<T> y = detail::wrap<T>(std::move(raw));
   if (detail::tracking(x))
-    detail::record(y, {&x}, [ranges, starts, from = x.shape()](const AnyTensor& dy_, const AnyTensor&) {
-      // The adjoint of a slice: put dy back where it came from, zeros elsewhere.
-      Tensor<T> g(dy_);
-      for (std::size_t i = 0; i < ranges.size(); ++i) {
-        int axis = int(i);
-        std::int64_t len = g.shape(axis), step = ranges[i].step;
-        if (step == 1) {
-          std::vector<std::pair<std::int64_t, std::int64_t>> w(g.rank(), {0, 0});
-          w[i] = {starts[i], from[axis] - starts[i] - len};
-          g = pad(g, w);
-        } else {
-          std::vector<std::int64_t> idx(len);
-          for (std::int64_t k = 0; k < len; ++k) idx[k] = starts[i] + k * step;
-          Shape target = g.shape();
-          target[axis] = from[axis];
-          g = scatter_add(g, Tensor<std::int64_t>(idx, {len}), axis, target);
-        }
-      }
-      return detail::grads(g);
-    });
+    detail::record(y, {&x},
+                   [ranges, starts, from = x.shape()](const AnyTensor& dy_, const AnyTensor&) {
+                     // The adjoint of a slice: put dy back where it came from, zeros elsewhere.
+                     Tensor<T> g(dy_);
+                     for (std::size_t i = 0; i < ranges.size(); ++i) {
+                       int axis = int(i);
+                       std::int64_t len = g.shape(axis), step = ranges[i].step;
+                       if (step == 1) {
+                         std::vector<std::pair<std::int64_t, std::int64_t>> w(g.rank(), {0, 0});
+                         w[i] = {starts[i], from[axis] - starts[i] - len};
+                         g = pad(g, w);
+                       } else {
+                         std::vector<std::int64_t> idx(len);
+                         for (std::int64_t k = 0; k < len; ++k) idx[k] = starts[i] + k * step;
+                         Shape target = g.shape();
+                         target[axis] = from[axis];
+                         g = scatter_add(g, Tensor<std::int64_t>(idx, {len}), axis, target);
+                       }
+                     }
+                     return detail::grads(g);
+                   });
   return y;
 }
 
 /// Takes the entries of `indices` along `axis`: gather(table, ids, 0) looks up rows.
 /// The result's shape is x's with `axis` replaced by indices' shape.
-template <Scalar T, Scalar I>
-  requires(std::same_as<I, std::int32_t> || std::same_as<I, std::int64_t>)
+template <Scalar T, Index I>
 Tensor<T> gather(const Tensor<T>& x, const Tensor<I>& indices, int axis = 0) {
   axis = normalize_axis(axis, x.rank(), "gather");
-  Tensor<T> y = detail::wrap<T>(detail::backend_of("gather", x, indices).gather(x.raw(), indices.raw(), axis));
+  Tensor<T> y = detail::wrap<T>(
+      detail::backend_of("gather", x, indices).gather(x.raw(), indices.raw(), axis));
   if (detail::tracking(x))
-    detail::record(y, {&x}, [indices, axis, from = x.shape()](const AnyTensor& dy, const AnyTensor&) {
-      return detail::grads(scatter_add(Tensor<T>(dy), indices, axis, from));
-    });
+    detail::record(y, {&x},
+                   [indices, axis, from = x.shape()](const AnyTensor& dy, const AnyTensor&) {
+                     return detail::grads(scatter_add(Tensor<T>(dy), indices, axis, from));
+                   });
   return y;
 }
 
 /// Sums the slices of `updates` into zeros of `shape` at `indices` along `axis` (gather's adjoint).
-template <Scalar T, Scalar I>
-  requires(std::same_as<I, std::int32_t> || std::same_as<I, std::int64_t>)
-Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int axis, const Shape& shape) {
+template <Scalar T, Index I>
+Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int axis,
+                      const Shape& shape) {
   axis = normalize_axis(axis, shape.rank(), "scatter_add");
-  Tensor<T> y = detail::wrap<T>(detail::backend_of("scatter_add", updates, indices).scatter_add(updates.raw(), indices.raw(), axis, shape));
+  Tensor<T> y = detail::wrap<T>(detail::backend_of("scatter_add", updates, indices)
+                                    .scatter_add(updates.raw(), indices.raw(), axis, shape));
   if (detail::tracking(updates))
     detail::record(y, {&updates}, [indices, axis](const AnyTensor& dy, const AnyTensor&) {
       return detail::grads(gather(Tensor<T>(dy), indices, axis));
@@ -249,10 +271,12 @@ Tensor<T> concatenate(const std::vector<Tensor<T>>& parts, int axis = 0) {
   bool track = false;
   for (auto& p : parts) {
     detail::backend_of("concatenate", parts[0], p);
-    CT_CHECK(p.rank() == parts[0].rank(), "concatenate: ranks differ: {} and {}", parts[0].shape(), p.shape());
+    CT_CHECK(p.rank() == parts[0].rank(), "concatenate: ranks differ: {} and {}", parts[0].shape(),
+             p.shape());
     for (int i = 0; i < p.rank(); ++i)
-      CT_CHECK(i == axis || p.shape(i) == parts[0].shape(i), "concatenate: shapes {} and {} differ off axis {}",
-               parts[0].shape(), p.shape(), axis);
+      CT_CHECK(i == axis || p.shape(i) == parts[0].shape(i),
+               "concatenate: shapes {} and {} differ off axis {}", parts[0].shape(), p.shape(),
+               axis);
     raws.push_back(p.raw());
     track = track || detail::tracked(p);
   }
@@ -284,7 +308,8 @@ Tensor<T> stack(const std::vector<Tensor<T>>& parts, int axis = 0) {
   CT_CHECK_AS(ValueError, !parts.empty(), "stack: no tensors given");
   std::vector<Tensor<T>> expanded;
   for (auto& p : parts) {
-    CT_CHECK(p.shape() == parts[0].shape(), "stack: shapes {} and {} differ", parts[0].shape(), p.shape());
+    CT_CHECK(p.shape() == parts[0].shape(), "stack: shapes {} and {} differ", parts[0].shape(),
+             p.shape());
     expanded.push_back(expand_dims(p, axis));
   }
   return concatenate(expanded, normalize_axis(axis, parts[0].rank() + 1, "stack"));
@@ -292,14 +317,16 @@ Tensor<T> stack(const std::vector<Tensor<T>>& parts, int axis = 0) {
 
 /// Splits along `axis` into pieces of the given sizes (which must add up to the axis).
 template <Scalar T>
-std::vector<Tensor<T>> split(const Tensor<T>& x, const std::vector<std::int64_t>& sizes, int axis = 0) {
+std::vector<Tensor<T>> split(const Tensor<T>& x, const std::vector<std::int64_t>& sizes,
+                             int axis = 0) {
   axis = normalize_axis(axis, x.rank(), "split");
   std::int64_t total = 0;
   for (auto n : sizes) {
     CT_CHECK_AS(ValueError, n >= 0, "split: negative size {}", n);
     total += n;
   }
-  CT_CHECK(total == x.shape(axis), "split: sizes add up to {}, but axis {} of {} has {}", total, axis, x.shape(), x.shape(axis));
+  CT_CHECK(total == x.shape(axis), "split: sizes add up to {}, but axis {} of {} has {}", total,
+           axis, x.shape(), x.shape(axis));
   std::vector<Tensor<T>> out;
   std::int64_t at = 0;
   for (auto n : sizes) {
@@ -314,47 +341,58 @@ std::vector<Tensor<T>> split(const Tensor<T>& x, const std::vector<std::int64_t>
 template <Scalar T>
 std::vector<Tensor<T>> split(const Tensor<T>& x, int count, int axis = 0) {
   int a = normalize_axis(axis, x.rank(), "split");
-  CT_CHECK_AS(ValueError, count > 0 && x.shape(a) % count == 0, "split: axis {} of {} does not split into {} equal pieces", a, x.shape(), count);
+  CT_CHECK_AS(ValueError, count > 0 && x.shape(a) % count == 0,
+              "split: axis {} of {} does not split into {} equal pieces", a, x.shape(), count);
   return split(x, std::vector<std::int64_t>(count, x.shape(a) / count), a);
 }
 
 /// Pads each dimension by (before, after): constant `value`, reflect (mirror without the edge)
 /// or edge (repeat the edge).
 template <Scalar T>
-Tensor<T> pad(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64_t>> widths, PadMode mode, std::type_identity_t<T> value) {
-  CT_CHECK(int(widths.size()) <= x.rank(), "padded: {} widths for shape {}", widths.size(), x.shape());
+Tensor<T> pad(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64_t>> widths,
+              PadMode mode, std::type_identity_t<T> value) {
+  CT_CHECK(int(widths.size()) <= x.rank(), "padded: {} widths for shape {}", widths.size(),
+           x.shape());
   widths.resize(x.rank(), {0, 0});
   std::vector<std::int64_t> before, after;
   for (int i = 0; i < x.rank(); ++i) {
     auto [b, a] = widths[i];
     CT_CHECK_AS(ValueError, b >= 0 && a >= 0, "padded: negative width on axis {}", i);
     if (mode == PadMode::reflect)
-      CT_CHECK(b < x.shape(i) && a < x.shape(i), "padded: reflect widths ({}, {}) need axis {} of {} to be longer", b, a, i, x.shape());
-    if (mode == PadMode::edge) CT_CHECK(x.shape(i) > 0 || (a == 0 && b == 0), "padded: edge padding of an empty axis {}", i);
+      CT_CHECK(b < x.shape(i) && a < x.shape(i),
+               "padded: reflect widths ({}, {}) need axis {} of {} to be longer", b, a, i,
+               x.shape());
+    if (mode == PadMode::edge)
+      CT_CHECK(x.shape(i) > 0 || (a == 0 && b == 0), "padded: edge padding of an empty axis {}", i);
     before.push_back(b);
     after.push_back(a);
   }
-  Tensor<T> y = detail::wrap<T>(detail::backend_of("padded", x).pad(x.raw(), before, after, mode, double(value)));
+  Tensor<T> y = detail::wrap<T>(
+      detail::backend_of("padded", x).pad(x.raw(), before, after, mode, double(value)));
   if (detail::tracking(x))
-    detail::record(y, {&x}, [before, after, mode, from = x.shape()](const AnyTensor& dy, const AnyTensor&) {
-      return detail::grads(pad_adjoint(Tensor<T>(dy), before, after, mode, from));
-    });
+    detail::record(y, {&x},
+                   [before, after, mode, from = x.shape()](const AnyTensor& dy, const AnyTensor&) {
+                     return detail::grads(pad_adjoint(Tensor<T>(dy), before, after, mode, from));
+                   });
   return y;
 }
 template <Scalar T>
-Tensor<T> padded(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64_t>> widths, PadMode mode = PadMode::constant, std::type_identity_t<T> value = T(0)) {
+Tensor<T> padded(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64_t>> widths,
+                 PadMode mode = PadMode::constant, std::type_identity_t<T> value = T(0)) {
   return pad(x, std::move(widths), mode, value);
 }
 
 /// The adjoint of pad: sums the padded gradient back onto the unpadded shape.
 template <Scalar T>
-Tensor<T> pad_adjoint(const Tensor<T>& dy, const std::vector<std::int64_t>& before, const std::vector<std::int64_t>& after, PadMode mode, const Shape& from) {
+Tensor<T> pad_adjoint(const Tensor<T>& dy, const std::vector<std::int64_t>& before,
+                      const std::vector<std::int64_t>& after, PadMode mode, const Shape& from) {
   if (mode == PadMode::constant) {
     std::vector<Range> r(dy.rank());
     for (int i = 0; i < dy.rank(); ++i) r[i] = {before[i], before[i] + from[i]};
     return slice(dy, r);
   }
-  Tensor<T> y = detail::wrap<T>(detail::backend_of("padded", dy).pad_backward(dy.raw(), before, after, mode));
+  Tensor<T> y =
+      detail::wrap<T>(detail::backend_of("padded", dy).pad_backward(dy.raw(), before, after, mode));
   if (detail::tracking(dy))
     detail::record(y, {&dy}, [before, after, mode](const AnyTensor& g, const AnyTensor&) {
       std::vector<std::pair<std::int64_t, std::int64_t>> w;
@@ -367,7 +405,8 @@ Tensor<T> pad_adjoint(const Tensor<T>& dy, const std::vector<std::int64_t>& befo
 /// Repeats the tensor `multiples[i]` times along each axis.
 template <Scalar T>
 Tensor<T> tiled(const Tensor<T>& x, const std::vector<std::int64_t>& multiples) {
-  CT_CHECK(int(multiples.size()) == x.rank(), "tiled: {} multiples for shape {}", multiples.size(), x.shape());
+  CT_CHECK(int(multiples.size()) == x.rank(), "tiled: {} multiples for shape {}", multiples.size(),
+           x.shape());
   Shape expanded, target, result;
   for (int i = 0; i < x.rank(); ++i) {
     CT_CHECK_AS(ValueError, multiples[i] >= 0, "tiled: negative multiple on axis {}", i);

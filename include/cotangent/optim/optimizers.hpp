@@ -28,7 +28,8 @@ void for_each_state(Visit&& visit, Model& model, const Model& grad, std::array<M
   if constexpr (N == 2) for_each_parameter(visit, model, grad, s[0], s[1]);
   if constexpr (N == 3) for_each_parameter(visit, model, grad, s[0], s[1], s[2]);
 }
-template <class P> using ScalarOf = typename std::remove_cvref_t<P>::Scalar;
+template <class P>
+using ScalarOf = typename std::remove_cvref_t<P>::Scalar;
 }  // namespace detail
 
 struct SGDOptions {
@@ -53,17 +54,19 @@ class SGD {
     double mu = options.momentum;
     bool nesterov = options.nesterov;
     // Fused, in-place updates: one sweep per tensor, no temporaries.
-    detail::for_each_state([&](auto& p, const auto& g, auto& v) {
-      using T = detail::ScalarOf<decltype(p)>;
-      if (mu == 0) return ct::update(p, T(1), g, T(-lr));
-      ct::update(v, T(mu), g, T(-lr));
-      if (nesterov) {
-        ct::update(p, T(1), v, T(mu));
-        ct::update(p, T(1), g, T(-lr));
-      } else {
-        ct::update(p, T(1), v, T(1));
-      }
-    }, model, grad, moments.states);
+    detail::for_each_state(
+        [&](auto& p, const auto& g, auto& v) {
+          using T = detail::ScalarOf<decltype(p)>;
+          if (mu == 0) return ct::update(p, T(1), g, T(-lr));
+          ct::update(v, T(mu), g, T(-lr));
+          if (nesterov) {
+            ct::update(p, T(1), v, T(mu));
+            ct::update(p, T(1), g, T(-lr));
+          } else {
+            ct::update(p, T(1), v, T(1));
+          }
+        },
+        model, grad, moments.states);
   }
   std::int64_t step() const { return moments.step; }
 };
@@ -94,13 +97,15 @@ class Adam {
     double lr = options.learning_rate / (1 + options.decay * t);
     double b1 = options.beta1, b2 = options.beta2, eps = options.epsilon;
     double step_size = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
-    detail::for_each_state([&](auto& p, const auto& g, auto& m, auto& v) {
-      using T = detail::ScalarOf<decltype(p)>;
-      m = m * T(b1) + g * T(1 - b1);
-      v = v * T(b2) + square(g) * T(1 - b2);
-      if (weight_decay != 0) p = p - p * T(lr * weight_decay);
-      p = p - m * T(step_size) / (sqrt(v) + T(eps));
-    }, model, grad, moments.states);
+    detail::for_each_state(
+        [&](auto& p, const auto& g, auto& m, auto& v) {
+          using T = detail::ScalarOf<decltype(p)>;
+          m = m * T(b1) + g * T(1 - b1);
+          v = v * T(b2) + square(g) * T(1 - b2);
+          if (weight_decay != 0) p = p - p * T(lr * weight_decay);
+          p = p - m * T(step_size) / (sqrt(v) + T(eps));
+        },
+        model, grad, moments.states);
   }
 };
 
@@ -109,7 +114,9 @@ template <class Model>
 class AdamW : public Adam<Model> {
  public:
   explicit AdamW(const Model& model, AdamOptions options = {}) : Adam<Model>(model, options) {}
-  void update(Model& model, const Model& grad) { this->step_adam(model, grad, this->options.weight_decay); }
+  void update(Model& model, const Model& grad) {
+    this->step_adam(model, grad, this->options.weight_decay);
+  }
 };
 
 /// AMSGrad: Adam with the running maximum of the second moment.
@@ -119,19 +126,22 @@ class AMSGrad {
   AdamOptions options;
   detail::Moments<Model, 3> moments;  // first, second, max second
 
-  explicit AMSGrad(const Model& model, AdamOptions options = {}) : options(options), moments(model) {}
+  explicit AMSGrad(const Model& model, AdamOptions options = {})
+      : options(options), moments(model) {}
   void update(Model& model, const Model& grad) {
     double t = double(++moments.step);
     double lr = options.learning_rate / (1 + options.decay * t);
     double b1 = options.beta1, b2 = options.beta2, eps = options.epsilon;
     double step_size = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
-    detail::for_each_state([&](auto& p, const auto& g, auto& m, auto& v, auto& vmax) {
-      using T = detail::ScalarOf<decltype(p)>;
-      m = m * T(b1) + g * T(1 - b1);
-      v = v * T(b2) + square(g) * T(1 - b2);
-      vmax = maximum(vmax, v);
-      p = p - m * T(step_size) / (sqrt(vmax) + T(eps));
-    }, model, grad, moments.states);
+    detail::for_each_state(
+        [&](auto& p, const auto& g, auto& m, auto& v, auto& vmax) {
+          using T = detail::ScalarOf<decltype(p)>;
+          m = m * T(b1) + g * T(1 - b1);
+          v = v * T(b2) + square(g) * T(1 - b2);
+          vmax = maximum(vmax, v);
+          p = p - m * T(step_size) / (sqrt(vmax) + T(eps));
+        },
+        model, grad, moments.states);
   }
 };
 
@@ -149,18 +159,21 @@ class AdaMax {
   AdaMaxOptions options;
   detail::Moments<Model, 2> moments;  // first moment, infinity norm
 
-  explicit AdaMax(const Model& model, AdaMaxOptions options = {}) : options(options), moments(model) {}
+  explicit AdaMax(const Model& model, AdaMaxOptions options = {})
+      : options(options), moments(model) {}
   void update(Model& model, const Model& grad) {
     double t = double(++moments.step);
     double lr = options.learning_rate / (1 + options.decay * t);
     double b1 = options.beta1, b2 = options.beta2, eps = options.epsilon;
     double step_size = lr / (1 - std::pow(b1, t));
-    detail::for_each_state([&](auto& p, const auto& g, auto& m, auto& u) {
-      using T = detail::ScalarOf<decltype(p)>;
-      m = m * T(b1) + g * T(1 - b1);
-      u = maximum(u * T(b2), abs(g));
-      p = p - m * T(step_size) / (u + T(eps));
-    }, model, grad, moments.states);
+    detail::for_each_state(
+        [&](auto& p, const auto& g, auto& m, auto& u) {
+          using T = detail::ScalarOf<decltype(p)>;
+          m = m * T(b1) + g * T(1 - b1);
+          u = maximum(u * T(b2), abs(g));
+          p = p - m * T(step_size) / (u + T(eps));
+        },
+        model, grad, moments.states);
   }
 };
 
@@ -179,18 +192,21 @@ class RAdam {
     double rho_inf = 2 / (1 - b2) - 1;
     double b2t = std::pow(b2, t);
     double rho = rho_inf - 2 * t * b2t / (1 - b2t);
-    detail::for_each_state([&](auto& p, const auto& g, auto& m, auto& v) {
-      using T = detail::ScalarOf<decltype(p)>;
-      m = m * T(b1) + g * T(1 - b1);
-      v = v * T(b2) + square(g) * T(1 - b2);
-      auto m_hat = m / T(1 - std::pow(b1, t));
-      if (rho > 5) {
-        double r = std::sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho));
-        p = p - m_hat * T(lr * r) / (sqrt(v / T(1 - b2t)) + T(eps));
-      } else {
-        p = p - m_hat * T(lr);
-      }
-    }, model, grad, moments.states);
+    detail::for_each_state(
+        [&](auto& p, const auto& g, auto& m, auto& v) {
+          using T = detail::ScalarOf<decltype(p)>;
+          m = m * T(b1) + g * T(1 - b1);
+          v = v * T(b2) + square(g) * T(1 - b2);
+          auto m_hat = m / T(1 - std::pow(b1, t));
+          if (rho > 5) {
+            double r =
+                std::sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho));
+            p = p - m_hat * T(lr * r) / (sqrt(v / T(1 - b2t)) + T(eps));
+          } else {
+            p = p - m_hat * T(lr);
+          }
+        },
+        model, grad, moments.states);
   }
 };
 
@@ -207,15 +223,19 @@ class RMSProp {
   RMSPropOptions options;
   detail::Moments<Model, 1> moments;  // running mean of squared gradients
 
-  explicit RMSProp(const Model& model, RMSPropOptions options = {}) : options(options), moments(model) {}
+  explicit RMSProp(const Model& model, RMSPropOptions options = {})
+      : options(options), moments(model) {}
   void update(Model& model, const Model& grad) {
     double t = double(++moments.step);
-    double lr = options.learning_rate / (1 + options.decay * t), rho = options.rho, eps = options.epsilon;
-    detail::for_each_state([&](auto& p, const auto& g, auto& a) {
-      using T = detail::ScalarOf<decltype(p)>;
-      a = a * T(rho) + square(g) * T(1 - rho);
-      p = p - g * T(lr) / (sqrt(a) + T(eps));
-    }, model, grad, moments.states);
+    double lr = options.learning_rate / (1 + options.decay * t), rho = options.rho,
+           eps = options.epsilon;
+    detail::for_each_state(
+        [&](auto& p, const auto& g, auto& a) {
+          using T = detail::ScalarOf<decltype(p)>;
+          a = a * T(rho) + square(g) * T(1 - rho);
+          p = p - g * T(lr) / (sqrt(a) + T(eps));
+        },
+        model, grad, moments.states);
   }
 };
 
@@ -231,17 +251,22 @@ class AdaGrad {
   AdaGradOptions options;
   detail::Moments<Model, 1> moments;  // sum of squared gradients
 
-  explicit AdaGrad(const Model& model, AdaGradOptions options = {}) : options(options), moments(model) {
-    for_each_parameter([&](auto& a) { a = a + detail::ScalarOf<decltype(a)>(options.initial_accumulator_value); }, moments.states[0]);
+  explicit AdaGrad(const Model& model, AdaGradOptions options = {})
+      : options(options), moments(model) {
+    for_each_parameter(
+        [&](auto& a) { a = a + detail::ScalarOf<decltype(a)>(options.initial_accumulator_value); },
+        moments.states[0]);
   }
   void update(Model& model, const Model& grad) {
     ++moments.step;
     double lr = options.learning_rate, eps = options.epsilon;
-    detail::for_each_state([&](auto& p, const auto& g, auto& a) {
-      using T = detail::ScalarOf<decltype(p)>;
-      a = a + square(g);
-      p = p - g * T(lr) / (sqrt(a) + T(eps));
-    }, model, grad, moments.states);
+    detail::for_each_state(
+        [&](auto& p, const auto& g, auto& a) {
+          using T = detail::ScalarOf<decltype(p)>;
+          a = a + square(g);
+          p = p - g * T(lr) / (sqrt(a) + T(eps));
+        },
+        model, grad, moments.states);
   }
 };
 
@@ -258,17 +283,21 @@ class AdaDelta {
   AdaDeltaOptions options;
   detail::Moments<Model, 2> moments;  // running mean of squared gradients and of squared steps
 
-  explicit AdaDelta(const Model& model, AdaDeltaOptions options = {}) : options(options), moments(model) {}
+  explicit AdaDelta(const Model& model, AdaDeltaOptions options = {})
+      : options(options), moments(model) {}
   void update(Model& model, const Model& grad) {
     double t = double(++moments.step);
-    double lr = options.learning_rate / (1 + options.decay * t), rho = options.rho, eps = options.epsilon;
-    detail::for_each_state([&](auto& p, const auto& g, auto& avg_sq, auto& acc_delta) {
-      using T = detail::ScalarOf<decltype(p)>;
-      avg_sq = avg_sq * T(rho) + square(g) * T(1 - rho);
-      auto step = g * sqrt(acc_delta + T(eps)) / sqrt(avg_sq + T(eps));
-      p = p - step * T(lr);
-      acc_delta = acc_delta * T(rho) + square(step) * T(1 - rho);
-    }, model, grad, moments.states);
+    double lr = options.learning_rate / (1 + options.decay * t), rho = options.rho,
+           eps = options.epsilon;
+    detail::for_each_state(
+        [&](auto& p, const auto& g, auto& avg_sq, auto& acc_delta) {
+          using T = detail::ScalarOf<decltype(p)>;
+          avg_sq = avg_sq * T(rho) + square(g) * T(1 - rho);
+          auto step = g * sqrt(acc_delta + T(eps)) / sqrt(avg_sq + T(eps));
+          p = p - step * T(lr);
+          acc_delta = acc_delta * T(rho) + square(step) * T(1 - rho);
+        },
+        model, grad, moments.states);
   }
 };
 
@@ -278,7 +307,9 @@ class AdaDelta {
 struct StepSchedule {
   float initial, factor;
   std::int64_t step_size;
-  float operator()(std::int64_t step) const { return initial * std::pow(factor, float((step - 1) / step_size)); }
+  float operator()(std::int64_t step) const {
+    return initial * std::pow(factor, float((step - 1) / step_size));
+  }
 };
 /// Cosine decay from `initial` to `minimum` over `total` steps.
 struct CosineSchedule {
@@ -286,7 +317,8 @@ struct CosineSchedule {
   std::int64_t total;
   float minimum = 0;
   float operator()(std::int64_t step) const {
-    double progress = std::min(1.0, double(step - 1) / double(std::max<std::int64_t>(total - 1, 1)));
+    double progress =
+        std::min(1.0, double(step - 1) / double(std::max<std::int64_t>(total - 1, 1)));
     return float(minimum + (initial - minimum) * 0.5 * (1 + std::cos(M_PI * progress)));
   }
 };

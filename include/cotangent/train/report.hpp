@@ -12,8 +12,8 @@ struct EpochMetrics {
   std::int64_t epoch = 0;  // 1-based
   double training_loss = 0, training_accuracy = 0;
   double test_loss = 0, test_accuracy = 0;
-  double seconds = 0;              // training time of the epoch
-  double images_per_second = 0;    // training throughput
+  double seconds = 0;            // training time of the epoch
+  double images_per_second = 0;  // training throughput
 };
 
 /// A one-line progress bar on a terminal: batches done, images/s, running loss, time left.
@@ -29,7 +29,8 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_, last_;
 };
 
-/// "Epoch 3/12  training loss 0.1234 accuracy 96.10%  test loss … accuracy …  12.3 s, 4870 images/s"
+/// "Epoch 3/12  training loss 0.1234 accuracy 96.10%  test loss … accuracy …  12.3 s, 4870
+/// images/s"
 std::string describe(const EpochMetrics& m, std::int64_t epochs);
 
 /// Writes metrics.csv (one row per epoch) and summary.json into `directory`.

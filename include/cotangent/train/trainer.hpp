@@ -19,8 +19,8 @@ struct EpochProgress {
 };
 
 struct FitOptions {
-  std::int64_t epochs = 12;         // epochs in total, counting those already done
-  EpochProgress start;              // to continue a run where a checkpoint left it
+  std::int64_t epochs = 12;  // epochs in total, counting those already done
+  EpochProgress start;       // to continue a run where a checkpoint left it
   bool progress = true;
   std::int64_t checkpoint_every = 0;  // call on_checkpoint every N batches (0: never)
   std::function<void(const EpochProgress&)> on_checkpoint;
@@ -46,10 +46,12 @@ std::pair<double, double> evaluate(const Model& model, const data::ImageDataset&
 
 /// Trains for options.epochs epochs; returns the metrics of each.
 template <class Model, class Optimizer>
-std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::ImageDataset& dataset, const FitOptions& options = {}) {
+std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::ImageDataset& dataset,
+                              const FitOptions& options = {}) {
   std::vector<EpochMetrics> history;
   std::int64_t first = options.start.epoch;
-  for (auto& batches : dataset.training_epochs(std::max<std::int64_t>(options.epochs - first, 0), first)) {
+  for (auto& batches :
+       dataset.training_epochs(std::max<std::int64_t>(options.epochs - first, 0), first)) {
     EpochMetrics m;
     m.epoch = first + std::int64_t(history.size()) + 1;
     bool resumed = history.empty() && options.start.batch > 0;
@@ -76,8 +78,8 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
         for (std::int64_t i = 0; i < n; ++i) correct += predicted[i] == truth[i];
         seen += n;
         bar.update(++done, seen - seen_at_start, loss_sum / double(seen));
-        if (options.checkpoint_every > 0 && options.on_checkpoint && done % options.checkpoint_every == 0 &&
-            done < batches.batch_count())
+        if (options.checkpoint_every > 0 && options.on_checkpoint &&
+            done % options.checkpoint_every == 0 && done < batches.batch_count())
           options.on_checkpoint(p);
       }
     }
@@ -89,7 +91,8 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
     std::tie(m.test_loss, m.test_accuracy) = evaluate(model, dataset);
     history.push_back(m);
     if (options.on_epoch) options.on_epoch(m);
-    if (options.checkpoint_every > 0 && options.on_checkpoint) options.on_checkpoint(EpochProgress{m.epoch});
+    if (options.checkpoint_every > 0 && options.on_checkpoint)
+      options.on_checkpoint(EpochProgress{m.epoch});
   }
   return history;
 }

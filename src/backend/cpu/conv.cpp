@@ -1,8 +1,8 @@
 // Convolution as im2col + GEMM (NHWC input and HWIO filter make the GEMM output NHWC
 // directly). Measured against oneDNN 2.6's convolution primitives on plain NHWC/HWIO memory,
 // im2col + oneDNN's sgemm is faster here (194 vs 130 GFLOP/s forward on the talk's second
-// layer), so the primitives are not used, depthwise convolution and pooling as direct loops over contiguous channels.
-// Batches are processed in chunks so the column buffer stays small.
+// layer), so the primitives are not used, depthwise convolution and pooling as direct loops over
+// contiguous channels. Batches are processed in chunks so the column buffer stays small.
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -38,7 +38,8 @@ void im2col(const T* x, T* col, const Geometry& g, std::int64_t first, std::int6
   std::int64_t rows = count * g.oh * g.ow, patch = g.patch();
   parallel_for(rows, grain_for(patch), [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t r = b; r < e; ++r) {
-      std::int64_t img = first + r / (g.oh * g.ow), p = r % (g.oh * g.ow), oy = p / g.ow, ox = p % g.ow;
+      std::int64_t img = first + r / (g.oh * g.ow), p = r % (g.oh * g.ow), oy = p / g.ow,
+                   ox = p % g.ow;
       T* dst = col + r * patch;
       for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
         std::int64_t iy = oy * w.stride_h + ky * w.dilation_h - w.pad_top;
@@ -53,8 +54,10 @@ void im2col(const T* x, T* col, const Geometry& g, std::int64_t first, std::int6
         }
         for (std::int64_t kx = 0; kx < w.kernel_w; ++kx, dst += g.c) {
           std::int64_t ix = ix0 + kx * w.dilation_w;
-          if (!row_inside || ix < 0 || ix >= g.w) std::fill(dst, dst + g.c, T(0));
-          else std::copy_n(row + ix * g.c, g.c, dst);
+          if (!row_inside || ix < 0 || ix >= g.w)
+            std::fill(dst, dst + g.c, T(0));
+          else
+            std::copy_n(row + ix * g.c, g.c, dst);
         }
       }
     }
@@ -98,47 +101,55 @@ void conv_forward(const RawTensor& x, const RawTensor& f, RawTensor& out, const 
   const T* px = x.data_as<T>();
   const T* pf = f.data_as<T>();
   T* py = out.data_as<T>();
-  if (g.is_pointwise()) return gemm<T>(false, false, g.n * rows, o, patch, T(1), px, patch, pf, o, T(0), py, o);
+  if (g.is_pointwise())
+    return gemm<T>(false, false, g.n * rows, o, patch, T(1), px, patch, pf, o, T(0), py, o);
   std::int64_t chunk = images_per_chunk(g);
   std::vector<T> col(std::size_t(chunk * rows * patch));
   for (std::int64_t first = 0; first < g.n; first += chunk) {
     std::int64_t count = std::min(chunk, g.n - first);
     im2col(px, col.data(), g, first, count);
-    gemm<T>(false, false, count * rows, o, patch, T(1), col.data(), patch, pf, o, T(0), py + first * rows * o, o);
+    gemm<T>(false, false, count * rows, o, patch, T(1), col.data(), patch, pf, o, T(0),
+            py + first * rows * o, o);
   }
 }
 
 template <class T>
-void conv_backward_input(const RawTensor& dy, const RawTensor& f, RawTensor& dx, const Geometry& g) {
+void conv_backward_input(const RawTensor& dy, const RawTensor& f, RawTensor& dx,
+                         const Geometry& g) {
   std::int64_t o = f.shape[3], patch = g.patch(), rows = g.rows_per_image();
   const T* pdy = dy.data_as<T>();
   const T* pf = f.data_as<T>();
   T* pdx = dx.data_as<T>();
-  if (g.is_pointwise()) return gemm<T>(false, true, g.n * rows, patch, o, T(1), pdy, o, pf, o, T(0), pdx, patch);
+  if (g.is_pointwise())
+    return gemm<T>(false, true, g.n * rows, patch, o, T(1), pdy, o, pf, o, T(0), pdx, patch);
   std::fill(pdx, pdx + dx.count(), T(0));
   std::int64_t chunk = images_per_chunk(g);
   std::vector<T> col(std::size_t(chunk * rows * patch));
   for (std::int64_t first = 0; first < g.n; first += chunk) {
     std::int64_t count = std::min(chunk, g.n - first);
-    gemm<T>(false, true, count * rows, patch, o, T(1), pdy + first * rows * o, o, pf, o, T(0), col.data(), patch);
+    gemm<T>(false, true, count * rows, patch, o, T(1), pdy + first * rows * o, o, pf, o, T(0),
+            col.data(), patch);
     col2im(col.data(), pdx, g, first, count);
   }
 }
 
 template <class T>
-void conv_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df, const Geometry& g) {
+void conv_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df,
+                          const Geometry& g) {
   std::int64_t o = df.shape[3], patch = g.patch(), rows = g.rows_per_image();
   const T* px = x.data_as<T>();
   const T* pdy = dy.data_as<T>();
   T* pdf = df.data_as<T>();
   std::fill(pdf, pdf + df.count(), T(0));
-  if (g.is_pointwise()) return gemm<T>(true, false, patch, o, g.n * rows, T(1), px, patch, pdy, o, T(0), pdf, o);
+  if (g.is_pointwise())
+    return gemm<T>(true, false, patch, o, g.n * rows, T(1), px, patch, pdy, o, T(0), pdf, o);
   std::int64_t chunk = images_per_chunk(g);
   std::vector<T> col(std::size_t(chunk * rows * patch));
   for (std::int64_t first = 0; first < g.n; first += chunk) {
     std::int64_t count = std::min(chunk, g.n - first);
     im2col(px, col.data(), g, first, count);
-    gemm<T>(true, false, patch, o, count * rows, T(1), col.data(), patch, pdy + first * rows * o, o, T(1), pdf, o);
+    gemm<T>(true, false, patch, o, count * rows, T(1), col.data(), patch, pdy + first * rows * o, o,
+            T(1), pdf, o);
   }
 }
 
@@ -181,7 +192,8 @@ void depthwise_forward(const RawTensor& x, const RawTensor& f, RawTensor& out, c
 }
 
 template <class T>
-void depthwise_backward_input(const RawTensor& dy, const RawTensor& f, RawTensor& dx, const Geometry& g) {
+void depthwise_backward_input(const RawTensor& dy, const RawTensor& f, RawTensor& dx,
+                              const Geometry& g) {
   std::int64_t m = f.shape[3], cm = g.c * m;
   const T* pdy = dy.data_as<T>();
   const T* pf = f.data_as<T>();
@@ -199,7 +211,8 @@ void depthwise_backward_input(const RawTensor& dy, const RawTensor& f, RawTensor
 }
 
 template <class T>
-void depthwise_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df, const Geometry& g) {
+void depthwise_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df,
+                               const Geometry& g) {
   std::int64_t m = df.shape[3], cm = g.c * m;
   const T* px = x.data_as<T>();
   const T* pdy = dy.data_as<T>();
@@ -228,40 +241,46 @@ void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geome
   const T* px = x.data_as<T>();
   T* py = out.data_as<T>();
   const Window2D& w = g.win;
-  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * w.kernel_h * w.kernel_w), [&](std::int64_t b, std::int64_t e) {
-    std::vector<T> acc(g.c);
-    for (std::int64_t row = b; row < e; ++row) {
-      std::int64_t img = row / g.oh, oy = row % g.oh;
-      for (std::int64_t ox = 0; ox < g.ow; ++ox) {
-        std::fill(acc.begin(), acc.end(), kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0));
-        std::int64_t taps = 0;
-        for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
-          std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
-          if (iy < 0 || iy >= g.h) continue;
-          for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
-            std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
-            if (ix < 0 || ix >= g.w) continue;
-            const T* in = px + ((img * g.h + iy) * g.w + ix) * g.c;
-            ++taps;
-            if (kind == PoolKind::max) {
+  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * w.kernel_h * w.kernel_w),
+               [&](std::int64_t b, std::int64_t e) {
+                 std::vector<T> acc(g.c);
+                 for (std::int64_t row = b; row < e; ++row) {
+                   std::int64_t img = row / g.oh, oy = row % g.oh;
+                   for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+                     std::fill(acc.begin(), acc.end(),
+                               kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0));
+                     std::int64_t taps = 0;
+                     for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
+                       std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
+                       if (iy < 0 || iy >= g.h) continue;
+                       for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
+                         std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
+                         if (ix < 0 || ix >= g.w) continue;
+                         const T* in = px + ((img * g.h + iy) * g.w + ix) * g.c;
+                         ++taps;
+                         if (kind == PoolKind::max) {
 #pragma omp simd
-              for (std::int64_t c = 0; c < g.c; ++c) acc[c] = in[c] > acc[c] ? in[c] : acc[c];
-            } else {
+                           for (std::int64_t c = 0; c < g.c; ++c)
+                             acc[c] = in[c] > acc[c] ? in[c] : acc[c];
+                         } else {
 #pragma omp simd
-              for (std::int64_t c = 0; c < g.c; ++c) acc[c] += in[c];
-            }
-          }
-        }
-        T* o = py + ((img * g.oh + oy) * g.ow + ox) * g.c;
-        T scale = kind == PoolKind::average ? T(1) / T(std::max<std::int64_t>(taps, 1)) : T(1);
-        for (std::int64_t c = 0; c < g.c; ++c) o[c] = kind == PoolKind::max ? acc[c] : acc[c] * scale;
-      }
-    }
-  });
+                           for (std::int64_t c = 0; c < g.c; ++c) acc[c] += in[c];
+                         }
+                       }
+                     }
+                     T* o = py + ((img * g.oh + oy) * g.ow + ox) * g.c;
+                     T scale = kind == PoolKind::average ? T(1) / T(std::max<std::int64_t>(taps, 1))
+                                                         : T(1);
+                     for (std::int64_t c = 0; c < g.c; ++c)
+                       o[c] = kind == PoolKind::max ? acc[c] : acc[c] * scale;
+                   }
+                 }
+               });
 }
 
 template <class T>
-void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTensor& dx, const Geometry& g) {
+void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTensor& dx,
+                   const Geometry& g) {
   const T* px = x.data_as<T>();
   const T* pdy = dy.data_as<T>();
   T* pdx = dx.data_as<T>();
@@ -288,7 +307,8 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
                 if (kind == PoolKind::max) {
                   if (pass == 1) continue;
                   for (std::int64_t c = 0; c < g.c; ++c)
-                    if (where[c] < 0 || px[at + c] > best[c]) best[c] = px[at + c], where[c] = at + c;
+                    if (where[c] < 0 || px[at + c] > best[c])
+                      best[c] = px[at + c], where[c] = at + c;
                 } else if (pass == 0) {
                   ++taps;
                 } else {
@@ -307,13 +327,16 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
 template <class Body>
 void floating(DType dtype, const char* op, Body&& body) {
   CT_CHECK_AS(DTypeError, is_floating(dtype), "{}: unsupported dtype {}", op, dtype);
-  if (dtype == DType::float32) body(float{});
-  else body(double{});
+  if (dtype == DType::float32)
+    body(float{});
+  else
+    body(double{});
 }
 
 }  // namespace
 
-RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w, bool depthwise) {
+RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
+                             bool depthwise) {
   RawTensor x = dense(input), f = dense(filter);
   Geometry g = geometry(x.shape, w);
   std::int64_t channels = depthwise ? g.c * f.shape[3] : f.shape[3];
@@ -321,38 +344,48 @@ RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, co
   if (out.count() == 0) return out;
   floating(x.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    if (depthwise) depthwise_forward<T>(x, f, out, g);
-    else conv_forward<T>(x, f, out, g);
+    if (depthwise)
+      depthwise_forward<T>(x, f, out, g);
+    else
+      conv_forward<T>(x, f, out, g);
   });
   return out;
 }
 
-RawTensor CpuBackend::conv2d_backward_input(const RawTensor& dy_in, const RawTensor& filter, const Shape& input_shape,
-                                            const Window2D& w, bool depthwise) {
+RawTensor CpuBackend::conv2d_backward_input(const RawTensor& dy_in, const RawTensor& filter,
+                                            const Shape& input_shape, const Window2D& w,
+                                            bool depthwise) {
   RawTensor dy = dense(dy_in), f = dense(filter);
   Geometry g = geometry(input_shape, w);
   RawTensor dx = RawTensor::empty(input_shape, dy.dtype, dy.device);
   if (dx.count() == 0) return dx;
   floating(dy.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    if (dy.count() == 0) std::fill(dx.data_as<T>(), dx.data_as<T>() + dx.count(), T(0));
-    else if (depthwise) depthwise_backward_input<T>(dy, f, dx, g);
-    else conv_backward_input<T>(dy, f, dx, g);
+    if (dy.count() == 0)
+      std::fill(dx.data_as<T>(), dx.data_as<T>() + dx.count(), T(0));
+    else if (depthwise)
+      depthwise_backward_input<T>(dy, f, dx, g);
+    else
+      conv_backward_input<T>(dy, f, dx, g);
   });
   return dx;
 }
 
-RawTensor CpuBackend::conv2d_backward_filter(const RawTensor& input, const RawTensor& dy_in, const Shape& filter_shape,
-                                             const Window2D& w, bool depthwise) {
+RawTensor CpuBackend::conv2d_backward_filter(const RawTensor& input, const RawTensor& dy_in,
+                                             const Shape& filter_shape, const Window2D& w,
+                                             bool depthwise) {
   RawTensor x = dense(input), dy = dense(dy_in);
   Geometry g = geometry(x.shape, w);
   RawTensor df = RawTensor::empty(filter_shape, x.dtype, x.device);
   if (df.count() == 0) return df;
   floating(x.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    if (dy.count() == 0) std::fill(df.data_as<T>(), df.data_as<T>() + df.count(), T(0));
-    else if (depthwise) depthwise_backward_filter<T>(x, dy, df, g);
-    else conv_backward_filter<T>(x, dy, df, g);
+    if (dy.count() == 0)
+      std::fill(df.data_as<T>(), df.data_as<T>() + df.count(), T(0));
+    else if (depthwise)
+      depthwise_backward_filter<T>(x, dy, df, g);
+    else
+      conv_backward_filter<T>(x, dy, df, g);
   });
   return df;
 }
@@ -366,7 +399,8 @@ RawTensor CpuBackend::pool2d(PoolKind kind, const RawTensor& input, const Window
   return out;
 }
 
-RawTensor CpuBackend::pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy_in, const Window2D& w) {
+RawTensor CpuBackend::pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy_in,
+                                      const Window2D& w) {
   RawTensor x = dense(input), dy = dense(dy_in);
   Geometry g = geometry(x.shape, w);
   RawTensor dx = RawTensor::empty(x.shape, x.dtype, x.device);

@@ -16,25 +16,33 @@ constexpr std::int64_t kParallelGrain = 1 << 15;
 class CpuBackend final : public Backend {
  public:
   RawTensor unary(UnaryOp op, const RawTensor& x) override;
-  RawTensor binary(BinaryOp op, const RawTensor& a, const RawTensor& b, const Shape& out_shape) override;
-  RawTensor compare(CompareOp op, const RawTensor& a, const RawTensor& b, const Shape& out_shape) override;
-  RawTensor select(const RawTensor& c, const RawTensor& a, const RawTensor& b, const Shape& out_shape) override;
+  RawTensor binary(BinaryOp op, const RawTensor& a, const RawTensor& b,
+                   const Shape& out_shape) override;
+  RawTensor compare(CompareOp op, const RawTensor& a, const RawTensor& b,
+                    const Shape& out_shape) override;
+  RawTensor select(const RawTensor& c, const RawTensor& a, const RawTensor& b,
+                   const Shape& out_shape) override;
   RawTensor cast(const RawTensor& x, DType dtype) override;
   RawTensor contiguous(const RawTensor& x) override;
   RawTensor reduce(ReduceOp op, const RawTensor& x, std::span<const int> axes) override;
   RawTensor matmul(const RawTensor& a, const RawTensor& b, bool ta, bool tb) override;
-  RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w, bool depthwise) override;
-  RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter, const Shape& input_shape,
-                                  const Window2D& w, bool depthwise) override;
-  RawTensor conv2d_backward_filter(const RawTensor& input, const RawTensor& dy, const Shape& filter_shape,
-                                   const Window2D& w, bool depthwise) override;
+  RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
+                   bool depthwise) override;
+  RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter,
+                                  const Shape& input_shape, const Window2D& w,
+                                  bool depthwise) override;
+  RawTensor conv2d_backward_filter(const RawTensor& input, const RawTensor& dy,
+                                   const Shape& filter_shape, const Window2D& w,
+                                   bool depthwise) override;
   RawTensor pool2d(PoolKind kind, const RawTensor& input, const Window2D& w) override;
-  RawTensor pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy, const Window2D& w) override;
+  RawTensor pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy,
+                            const Window2D& w) override;
   RawTensor gather(const RawTensor& x, const RawTensor& indices, int axis) override;
-  RawTensor scatter_add(const RawTensor& updates, const RawTensor& indices, int axis, const Shape& shape) override;
+  RawTensor scatter_add(const RawTensor& updates, const RawTensor& indices, int axis,
+                        const Shape& shape) override;
   RawTensor concatenate(std::span<const RawTensor> parts, int axis) override;
-  RawTensor pad(const RawTensor& x, std::span<const std::int64_t> before, std::span<const std::int64_t> after,
-                PadMode mode, double value) override;
+  RawTensor pad(const RawTensor& x, std::span<const std::int64_t> before,
+                std::span<const std::int64_t> after, PadMode mode, double value) override;
   RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                          std::span<const std::int64_t> after, PadMode mode) override;
   void axpby(RawTensor& y, double a, const RawTensor& x, double b) override;
@@ -87,7 +95,8 @@ struct StridedLoop {
       if (shape[i] == 1) continue;
       if (n > 0) {
         bool merge = true;
-        for (int k = 0; k < N; ++k) merge = merge && s[k][n - 1] == (*operand_strides[k])[i] * shape[i];
+        for (int k = 0; k < N; ++k)
+          merge = merge && s[k][n - 1] == (*operand_strides[k])[i] * shape[i];
         if (merge) {
           d[n - 1] *= shape[i];
           for (int k = 0; k < N; ++k) s[k][n - 1] = (*operand_strides[k])[i];
@@ -132,7 +141,8 @@ struct StridedLoop {
       });
       return;
     }
-    std::int64_t grain = std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(inner, 1));
+    std::int64_t grain =
+        std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(inner, 1));
     parallel_for(total >= kParallelGrain ? rows : 0, grain, [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t r = b; r < e; ++r) row(row_offsets(r), inner);
     });

@@ -9,28 +9,44 @@
 namespace ct::cpu {
 namespace {
 
-template <class T> constexpr bool in_numeric = !std::is_same_v<T, bool>;
-template <class T> constexpr bool in_floating = std::is_floating_point_v<T>;
-template <class T> constexpr bool in_any = true;
-template <class T> constexpr bool in_boolean = std::is_same_v<T, bool>;
+template <class T>
+constexpr bool in_numeric = !std::is_same_v<T, bool>;
+template <class T>
+constexpr bool in_floating = std::is_floating_point_v<T>;
+template <class T>
+constexpr bool in_any = true;
+template <class T>
+constexpr bool in_boolean = std::is_same_v<T, bool>;
 
-#define CT_UNARY(name, domain, forward, derivative)            \
-  struct unary_##name {                                        \
-    static constexpr const char* label = #name;                \
-    template <class T> static constexpr bool accepts = in_##domain<T>; \
-    template <class T> static T apply(T x) { return forward; } \
+#define CT_UNARY(name, domain, forward, derivative) \
+  struct unary_##name {                             \
+    static constexpr const char* label = #name;     \
+    template <class T>                              \
+    static constexpr bool accepts = in_##domain<T>; \
+    template <class T>                              \
+    static T apply(T x) {                           \
+      return forward;                               \
+    }                                               \
   };
-#define CT_BINARY(name, domain, forward, d_a, d_b)                   \
-  struct binary_##name {                                             \
-    static constexpr const char* label = #name;                      \
-    template <class T> static constexpr bool accepts = in_##domain<T>; \
-    template <class T> static T apply(T a, T b) { return forward; }  \
+#define CT_BINARY(name, domain, forward, d_a, d_b)  \
+  struct binary_##name {                            \
+    static constexpr const char* label = #name;     \
+    template <class T>                              \
+    static constexpr bool accepts = in_##domain<T>; \
+    template <class T>                              \
+    static T apply(T a, T b) {                      \
+      return forward;                               \
+    }                                               \
   };
-#define CT_COMPARE(name, domain, forward)                               \
-  struct compare_##name {                                               \
-    static constexpr const char* label = #name;                         \
-    template <class T> static constexpr bool accepts = in_##domain<T>;  \
-    template <class T> static bool apply(T a, T b) { return forward; }  \
+#define CT_COMPARE(name, domain, forward)           \
+  struct compare_##name {                           \
+    static constexpr const char* label = #name;     \
+    template <class T>                              \
+    static constexpr bool accepts = in_##domain<T>; \
+    template <class T>                              \
+    static bool apply(T a, T b) {                   \
+      return forward;                               \
+    }                                               \
   };
 #include "cotangent/backend/elementwise.def"
 #undef CT_UNARY
@@ -107,9 +123,9 @@ RawTensor CpuBackend::unary(UnaryOp op, const RawTensor& x) {
   visit_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     switch (op) {
-#define CT_UNARY(name, ...)                                                                   \
-  case UnaryOp::name:                                                                         \
-    if constexpr (unary_##name::accepts<T>) return unary_kernel<unary_##name, T>(x, out);     \
+#define CT_UNARY(name, ...)                                                               \
+  case UnaryOp::name:                                                                     \
+    if constexpr (unary_##name::accepts<T>) return unary_kernel<unary_##name, T>(x, out); \
     throw DTypeError(detail::format("{}: unsupported dtype {}", #name, dtype_name(x.dtype)));
 #include "cotangent/backend/elementwise.def"
 #undef CT_UNARY
@@ -118,8 +134,10 @@ RawTensor CpuBackend::unary(UnaryOp op, const RawTensor& x) {
   return out;
 }
 
-RawTensor CpuBackend::binary(BinaryOp op, const RawTensor& a, const RawTensor& b, const Shape& shape) {
-  CT_CHECK_AS(DTypeError, a.dtype == b.dtype, "binary op: dtypes differ: {} and {}", a.dtype, b.dtype);
+RawTensor CpuBackend::binary(BinaryOp op, const RawTensor& a, const RawTensor& b,
+                             const Shape& shape) {
+  CT_CHECK_AS(DTypeError, a.dtype == b.dtype, "binary op: dtypes differ: {} and {}", a.dtype,
+              b.dtype);
   RawTensor out = RawTensor::empty(shape, a.dtype, a.device);
   visit_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -138,16 +156,19 @@ RawTensor CpuBackend::binary(BinaryOp op, const RawTensor& a, const RawTensor& b
   return out;
 }
 
-RawTensor CpuBackend::compare(CompareOp op, const RawTensor& a, const RawTensor& b, const Shape& shape) {
-  CT_CHECK_AS(DTypeError, a.dtype == b.dtype, "comparison: dtypes differ: {} and {}", a.dtype, b.dtype);
+RawTensor CpuBackend::compare(CompareOp op, const RawTensor& a, const RawTensor& b,
+                              const Shape& shape) {
+  CT_CHECK_AS(DTypeError, a.dtype == b.dtype, "comparison: dtypes differ: {} and {}", a.dtype,
+              b.dtype);
   RawTensor out = RawTensor::empty(shape, DType::boolean, a.device);
   visit_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
     switch (op) {
-#define CT_COMPARE(name, ...)                                                                   \
-  case CompareOp::name:                                                                         \
-    if constexpr (compare_##name::accepts<T>)                                                   \
-      return binary_loop<bool, T>(a, b, out, [](T x, T y) { return compare_##name::apply(x, y); }); \
+#define CT_COMPARE(name, ...)                                                            \
+  case CompareOp::name:                                                                  \
+    if constexpr (compare_##name::accepts<T>)                                            \
+      return binary_loop<bool, T>(a, b, out,                                             \
+                                  [](T x, T y) { return compare_##name::apply(x, y); }); \
     throw DTypeError(detail::format("{}: unsupported dtype {}", #name, dtype_name(a.dtype)));
 #include "cotangent/backend/elementwise.def"
 #undef CT_COMPARE
@@ -156,11 +177,14 @@ RawTensor CpuBackend::compare(CompareOp op, const RawTensor& a, const RawTensor&
   return out;
 }
 
-RawTensor CpuBackend::select(const RawTensor& c, const RawTensor& a, const RawTensor& b, const Shape& shape) {
-  CT_CHECK_AS(DTypeError, c.dtype == DType::boolean, "where: condition must be bool, got {}", c.dtype);
+RawTensor CpuBackend::select(const RawTensor& c, const RawTensor& a, const RawTensor& b,
+                             const Shape& shape) {
+  CT_CHECK_AS(DTypeError, c.dtype == DType::boolean, "where: condition must be bool, got {}",
+              c.dtype);
   CT_CHECK_AS(DTypeError, a.dtype == b.dtype, "where: dtypes differ: {} and {}", a.dtype, b.dtype);
   RawTensor out = RawTensor::empty(shape, a.dtype, a.device);
-  Shape sc = broadcast_strides(c, shape), sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
+  Shape sc = broadcast_strides(c, shape), sa = broadcast_strides(a, shape),
+        sb = broadcast_strides(b, shape);
   visit_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
     const bool* pc = c.data_as<bool>();
@@ -190,8 +214,10 @@ RawTensor CpuBackend::cast(const RawTensor& x, DType dtype) {
         std::int64_t s = loop.inner_stride[1];
         for (std::int64_t i = 0; i < n; ++i) {
           F v = in[off[1] + i * s];
-          if constexpr (std::is_same_v<T, bool>) o[off[0] + i] = v != F(0);
-          else o[off[0] + i] = static_cast<T>(v);
+          if constexpr (std::is_same_v<T, bool>)
+            o[off[0] + i] = v != F(0);
+          else
+            o[off[0] + i] = static_cast<T>(v);
         }
       });
     });
@@ -222,8 +248,8 @@ RawTensor CpuBackend::contiguous(const RawTensor& x) {
 }
 
 void CpuBackend::axpby(RawTensor& y, double a, const RawTensor& x_in, double b) {
-  CT_CHECK(y.shape == x_in.shape && y.dtype == x_in.dtype && y.is_contiguous(), "axpby: {} {} and {} {} do not match",
-           y.shape, y.dtype, x_in.shape, x_in.dtype);
+  CT_CHECK(y.shape == x_in.shape && y.dtype == x_in.dtype && y.is_contiguous(),
+           "axpby: {} {} and {} {} do not match", y.shape, y.dtype, x_in.shape, x_in.dtype);
   RawTensor x = dense(x_in);
   visit_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -260,9 +286,8 @@ RawTensor CpuBackend::fill(const Shape& shape, DType dtype, double value) {
     using T = decltype(tag);
     T v = std::is_same_v<T, bool> ? T(value != 0) : static_cast<T>(value);
     T* p = out.data_as<T>();
-    parallel_for(out.count(), kParallelGrain, [&](std::int64_t b, std::int64_t e) {
-      std::fill(p + b, p + e, v);
-    });
+    parallel_for(out.count(), kParallelGrain,
+                 [&](std::int64_t b, std::int64_t e) { std::fill(p + b, p + e, v); });
   });
   return out;
 }

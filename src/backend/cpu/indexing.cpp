@@ -14,14 +14,17 @@ struct Split3 {
   }
 };
 
-std::vector<std::int64_t> read_indices(const RawTensor& indices, std::int64_t bound, const char* op) {
+std::vector<std::int64_t> read_indices(const RawTensor& indices, std::int64_t bound,
+                                       const char* op) {
   CT_CHECK_AS(DTypeError, indices.dtype == DType::int32 || indices.dtype == DType::int64,
               "{}: indices must be int32 or int64, got {}", op, indices.dtype);
   RawTensor d = dense(indices);
   std::vector<std::int64_t> out(d.count());
   for (std::size_t i = 0; i < out.size(); ++i) {
-    std::int64_t v = d.dtype == DType::int32 ? d.data_as<std::int32_t>()[i] : d.data_as<std::int64_t>()[i];
-    CT_CHECK_AS(IndexError, v >= 0 && v < bound, "{}: index {} is out of range [0, {})", op, v, bound);
+    std::int64_t v =
+        d.dtype == DType::int32 ? d.data_as<std::int32_t>()[i] : d.data_as<std::int64_t>()[i];
+    CT_CHECK_AS(IndexError, v >= 0 && v < bound, "{}: index {} is out of range [0, {})", op, v,
+                bound);
     out[i] = v;
   }
   return out;
@@ -55,12 +58,14 @@ RawTensor CpuBackend::gather(const RawTensor& x_in, const RawTensor& indices, in
   return out;
 }
 
-RawTensor CpuBackend::scatter_add(const RawTensor& updates_in, const RawTensor& indices, int axis, const Shape& shape) {
+RawTensor CpuBackend::scatter_add(const RawTensor& updates_in, const RawTensor& indices, int axis,
+                                  const Shape& shape) {
   Split3 s(shape, axis);
   auto idx = read_indices(indices, s.axis, "scatter_add");
   Shape expected = gathered_shape(shape, indices.shape, axis);
-  CT_CHECK(updates_in.shape == expected, "scatter_add: updates of shape {} do not match {} for indices {}",
-           updates_in.shape, expected, indices.shape);
+  CT_CHECK(updates_in.shape == expected,
+           "scatter_add: updates of shape {} do not match {} for indices {}", updates_in.shape,
+           expected, indices.shape);
   RawTensor u = dense(updates_in);
   RawTensor out = fill(shape, u.dtype, 0);
   std::int64_t n = std::int64_t(idx.size());
@@ -89,7 +94,8 @@ RawTensor CpuBackend::concatenate(std::span<const RawTensor> parts, int axis) {
   Shape shape = parts[0].shape;
   shape[axis] = 0;
   for (auto& p : parts) {
-    CT_CHECK_AS(DTypeError, p.dtype == parts[0].dtype, "concatenate: dtypes differ: {} and {}", parts[0].dtype, p.dtype);
+    CT_CHECK_AS(DTypeError, p.dtype == parts[0].dtype, "concatenate: dtypes differ: {} and {}",
+                parts[0].dtype, p.dtype);
     shape[axis] += p.shape[axis];
   }
   RawTensor out = RawTensor::empty(shape, parts[0].dtype, parts[0].device);
@@ -102,7 +108,8 @@ RawTensor CpuBackend::concatenate(std::span<const RawTensor> parts, int axis) {
     std::size_t block = std::size_t(p.shape[axis] * s.inner) * size;
     const char* src = static_cast<const char*>(p.data());
     for (std::int64_t o = 0; o < s.outer; ++o)
-      if (block) std::memcpy(po + (o * s.axis * s.inner + at * s.inner) * size, src + o * block, block);
+      if (block)
+        std::memcpy(po + (o * s.axis * s.inner + at * s.inner) * size, src + o * block, block);
     at += p.shape[axis];
   }
   return out;
@@ -114,16 +121,20 @@ inline std::int64_t pad_source(std::int64_t i, std::int64_t before, std::int64_t
   std::int64_t j = i - before;
   if (j >= 0 && j < n) return j;
   switch (mode) {
-    case PadMode::constant: return -1;
-    case PadMode::reflect: return j < 0 ? -j : 2 * (n - 1) - j;
-    case PadMode::edge: return j < 0 ? 0 : n - 1;
+    case PadMode::constant:
+      return -1;
+    case PadMode::reflect:
+      return j < 0 ? -j : 2 * (n - 1) - j;
+    case PadMode::edge:
+      return j < 0 ? 0 : n - 1;
   }
   return -1;
 }
 
 /// Calls visit(out_index, source_index or -1) over every element of the padded shape.
 template <class Visit>
-void for_each_padded(const Shape& in, const Shape& out, std::span<const std::int64_t> before, PadMode mode, Visit&& visit) {
+void for_each_padded(const Shape& in, const Shape& out, std::span<const std::int64_t> before,
+                     PadMode mode, Visit&& visit) {
   std::int64_t total = out.count();
   Shape in_strides = contiguous_strides(in);
   std::vector<std::int64_t> index(out.rank(), 0);
@@ -142,8 +153,8 @@ void for_each_padded(const Shape& in, const Shape& out, std::span<const std::int
 }
 }  // namespace
 
-RawTensor CpuBackend::pad(const RawTensor& x_in, std::span<const std::int64_t> before, std::span<const std::int64_t> after,
-                          PadMode mode, double value) {
+RawTensor CpuBackend::pad(const RawTensor& x_in, std::span<const std::int64_t> before,
+                          std::span<const std::int64_t> after, PadMode mode, double value) {
   RawTensor x = dense(x_in);
   Shape shape = x.shape;
   for (int i = 0; i < shape.rank(); ++i) shape[i] += before[i] + after[i];
@@ -153,7 +164,9 @@ RawTensor CpuBackend::pad(const RawTensor& x_in, std::span<const std::int64_t> b
     const T* px = x.data_as<T>();
     T* po = out.data_as<T>();
     T fill_value = std::is_same_v<T, bool> ? T(value != 0) : static_cast<T>(value);
-    for_each_padded(x.shape, shape, before, mode, [&](std::int64_t k, std::int64_t src) { po[k] = src < 0 ? fill_value : px[src]; });
+    for_each_padded(x.shape, shape, before, mode, [&](std::int64_t k, std::int64_t src) {
+      po[k] = src < 0 ? fill_value : px[src];
+    });
   });
   return out;
 }
@@ -170,7 +183,9 @@ RawTensor CpuBackend::pad_backward(const RawTensor& dy_in, std::span<const std::
     if constexpr (std::is_floating_point_v<T>) {
       const T* pdy = dy.data_as<T>();
       T* po = out.data_as<T>();
-      for_each_padded(shape, dy.shape, before, mode, [&](std::int64_t k, std::int64_t src) { if (src >= 0) po[src] += pdy[k]; });
+      for_each_padded(shape, dy.shape, before, mode, [&](std::int64_t k, std::int64_t src) {
+        if (src >= 0) po[src] += pdy[k];
+      });
     }
   });
   return out;

@@ -60,7 +60,8 @@ RawTensor CpuBackend::matmul(const RawTensor& a_in, const RawTensor& b_in, bool 
   Shape sa = broadcast_strides(a_batch, batch), sb = broadcast_strides(b_batch, batch);
   auto offset = [&](const Shape& strides, std::int64_t index) {
     std::int64_t off = 0;
-    for (int i = batch.rank() - 1; i >= 0; --i) off += (index % batch[i]) * strides[i], index /= batch[i];
+    for (int i = batch.rank() - 1; i >= 0; --i)
+      off += (index % batch[i]) * strides[i], index /= batch[i];
     return off;
   };
 
@@ -72,18 +73,24 @@ RawTensor CpuBackend::matmul(const RawTensor& a_in, const RawTensor& b_in, bool 
       T* po = out.data_as<T>();
       bool op_a = ta != a_t, op_b = tb != b_t;
       // [B, M, K] · [K, N] with A's batches stacked row-major: one GEMM of B·M rows.
-      bool fold = batches > 1 && !op_a && !a_t && std::all_of(sb.begin(), sb.end(), [](auto s) { return s == 0; }) &&
+      bool fold = batches > 1 && !op_a && !a_t &&
+                  std::all_of(sb.begin(), sb.end(), [](auto s) { return s == 0; }) &&
                   a.is_contiguous() && a.rank() == out.rank();
       if (fold || batches == 1) {
         std::int64_t rows = fold ? batches * m : m;
-        if (k == 0) std::fill(po, po + rows * n, T(0));
-        else gemm<T>(op_a, op_b, rows, n, k, T(1), pa, lda, pb, ldb, T(0), po, n);
+        if (k == 0)
+          std::fill(po, po + rows * n, T(0));
+        else
+          gemm<T>(op_a, op_b, rows, n, k, T(1), pa, lda, pb, ldb, T(0), po, n);
         return;
       }
       for (std::int64_t i = 0; i < batches; ++i) {
         T* c = po + i * m * n;
-        if (k == 0) std::fill(c, c + m * n, T(0));
-        else gemm<T>(op_a, op_b, m, n, k, T(1), pa + offset(sa, i), lda, pb + offset(sb, i), ldb, T(0), c, n);
+        if (k == 0)
+          std::fill(c, c + m * n, T(0));
+        else
+          gemm<T>(op_a, op_b, m, n, k, T(1), pa + offset(sa, i), lda, pb + offset(sb, i), ldb, T(0),
+                  c, n);
       }
     }
   });

@@ -13,16 +13,24 @@ struct Fold {
   ReduceOp op;
   T init() const {
     switch (op) {
-      case ReduceOp::product: case ReduceOp::all: return T(1);
-      case ReduceOp::max: return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
-      case ReduceOp::min: return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
-      default: return T(0);
+      case ReduceOp::product:
+      case ReduceOp::all:
+        return T(1);
+      case ReduceOp::max:
+        return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                    : std::numeric_limits<T>::lowest();
+      case ReduceOp::min:
+        return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
+                                                    : std::numeric_limits<T>::max();
+      default:
+        return T(0);
     }
   }
 };
 
 template <class T, class Combine>
-void fold_rows(const T* x, T* out, std::int64_t outer, std::int64_t r, std::int64_t inner, T init, Combine combine) {
+void fold_rows(const T* x, T* out, std::int64_t outer, std::int64_t r, std::int64_t inner, T init,
+               Combine combine) {
   std::int64_t work = outer * r * inner;
   if (inner == 1) {
     // Sixteen independent lanes, so any fold (not just +) vectorizes.
@@ -76,7 +84,8 @@ void fold_rows(const T* x, T* out, std::int64_t outer, std::int64_t r, std::int6
 }
 
 template <class T>
-void arg_rows(const T* x, std::int64_t* out, std::int64_t outer, std::int64_t r, std::int64_t inner, bool is_max) {
+void arg_rows(const T* x, std::int64_t* out, std::int64_t outer, std::int64_t r, std::int64_t inner,
+              bool is_max) {
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t c = 0; c < inner; ++c) {
       std::int64_t best = 0;
@@ -96,8 +105,9 @@ RawTensor CpuBackend::reduce(ReduceOp op, const RawTensor& x_in, std::span<const
   for (int a : axes) kept[a] = 1;
   bool is_arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
   bool is_logic = op == ReduceOp::any || op == ReduceOp::all;
-  CT_CHECK_AS(DTypeError, is_logic == (x_in.dtype == DType::boolean), "reduce: {} does not take dtype {}",
-              is_logic ? "any/all" : "this reduction", x_in.dtype);
+  CT_CHECK_AS(DTypeError, is_logic == (x_in.dtype == DType::boolean),
+              "reduce: {} does not take dtype {}", is_logic ? "any/all" : "this reduction",
+              x_in.dtype);
   RawTensor out = RawTensor::empty(kept, is_arg ? DType::int64 : x_in.dtype, x_in.device);
   if (out.count() == 0) return out;
 
@@ -106,14 +116,17 @@ RawTensor CpuBackend::reduce(ReduceOp op, const RawTensor& x_in, std::span<const
   bool adjacent = axes.empty() || axes.back() - axes.front() + 1 == int(axes.size());
   std::int64_t outer = 1, r = 1, inner = 1;
   if (adjacent && !axes.empty()) {
-    for (int i = 0; i < x.rank(); ++i) (i < axes.front() ? outer : i <= axes.back() ? r : inner) *= x.shape[i];
+    for (int i = 0; i < x.rank(); ++i)
+      (i < axes.front() ? outer : i <= axes.back() ? r : inner) *= x.shape[i];
   } else if (!axes.empty()) {
     std::vector<int> perm;
     for (int i = 0; i < x.rank(); ++i)
-      if (std::find(axes.begin(), axes.end(), i) == axes.end()) perm.push_back(i), outer *= x.shape[i];
+      if (std::find(axes.begin(), axes.end(), i) == axes.end())
+        perm.push_back(i), outer *= x.shape[i];
     for (int a : axes) perm.push_back(a), r *= x.shape[a];
     RawTensor t = x;
-    for (int i = 0; i < x.rank(); ++i) t.shape[i] = x.shape[perm[i]], t.strides[i] = x.strides[perm[i]];
+    for (int i = 0; i < x.rank(); ++i)
+      t.shape[i] = x.shape[perm[i]], t.strides[i] = x.strides[perm[i]];
     x = contiguous(t);
   } else {
     outer = x.count();
@@ -123,19 +136,37 @@ RawTensor CpuBackend::reduce(ReduceOp op, const RawTensor& x_in, std::span<const
     using T = decltype(tag);
     const T* px = x.data_as<T>();
     if (is_arg) {
-      if constexpr (!std::is_same_v<T, bool>) arg_rows(px, out.data_as<std::int64_t>(), outer, r, inner, op == ReduceOp::argmax);
+      if constexpr (!std::is_same_v<T, bool>)
+        arg_rows(px, out.data_as<std::int64_t>(), outer, r, inner, op == ReduceOp::argmax);
       return;
     }
     T* po = out.data_as<T>();
     T init = Fold<T>{op}.init();
     switch (op) {
-      case ReduceOp::sum: if constexpr (!std::is_same_v<T, bool>) fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return T(a + b); }); break;
-      case ReduceOp::product: if constexpr (!std::is_same_v<T, bool>) fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return T(a * b); }); break;
-      case ReduceOp::max: fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return (b > a || b != b) ? b : a; }); break;
-      case ReduceOp::min: fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return (b < a || b != b) ? b : a; }); break;
-      case ReduceOp::any: fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return T(a || b); }); break;
-      case ReduceOp::all: fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return T(a && b); }); break;
-      default: break;
+      case ReduceOp::sum:
+        if constexpr (!std::is_same_v<T, bool>)
+          fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return T(a + b); });
+        break;
+      case ReduceOp::product:
+        if constexpr (!std::is_same_v<T, bool>)
+          fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return T(a * b); });
+        break;
+      case ReduceOp::max:
+        fold_rows(px, po, outer, r, inner, init,
+                  [](T a, T b) { return (b > a || b != b) ? b : a; });
+        break;
+      case ReduceOp::min:
+        fold_rows(px, po, outer, r, inner, init,
+                  [](T a, T b) { return (b < a || b != b) ? b : a; });
+        break;
+      case ReduceOp::any:
+        fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return T(a || b); });
+        break;
+      case ReduceOp::all:
+        fold_rows(px, po, outer, r, inner, init, [](T a, T b) { return T(a && b); });
+        break;
+      default:
+        break;
     }
   });
   return out;
