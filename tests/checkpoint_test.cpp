@@ -189,7 +189,13 @@ TEST(Checkpoint, KilledWritersNeverLeaveACorruptCheckpoint) {
   std::vector<io::NamedTensor> versions[2] = {{{"w", filled<float>({1 << 19}, 1.0f)}},
                                               {{"w", filled<float>({1 << 19}, 2.0f)}}};
   auto bytes0 = io::to_safetensors(versions[0]), bytes1 = io::to_safetensors(versions[1]);
+  // Kill at random moments within a few writes' time, whatever this disk's fsync costs.
+  auto start = std::chrono::steady_clock::now();
   data::write_file_atomically(path, bytes0.data(), bytes0.size());
+  auto write_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  std::uint64_t window_us = std::uint64_t(std::max<std::int64_t>(3 * write_us, 2000));
   std::mt19937 rng(11);
   int runs = 200, corrupt = 0, new_seen = 0;
   for (int run_index = 0; run_index < runs; ++run_index) {
@@ -200,7 +206,7 @@ TEST(Checkpoint, KilledWritersNeverLeaveACorruptCheckpoint) {
         data::write_file_atomically(path, b.data(), b.size());
       }
     }
-    usleep(useconds_t(rng() % 20000));
+    usleep(useconds_t(rng() % window_us));
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
     try {
