@@ -47,13 +47,18 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& bytes, const s
   return out;
 }
 
-std::vector<std::uint8_t> read_file(const fs::path& path) {
+std::vector<std::uint8_t> read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   CT_CHECK_AS(IOError, in.good(), "{}: cannot open the file", path.string());
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(in.tellg()));
   in.seekg(0);
   in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size()));
   CT_CHECK_AS(IOError, in.good() || bytes.empty(), "{}: read failed", path.string());
+  return bytes;
+}
+
+std::vector<std::uint8_t> read_file(const fs::path& path) {
+  std::vector<std::uint8_t> bytes = read_bytes(path);
   if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b)
     return gunzip(bytes, path.string());
   return bytes;

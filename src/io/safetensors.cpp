@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "cotangent/backend/backend.hpp"
@@ -342,12 +341,7 @@ void save_safetensors(const std::filesystem::path& path, const std::vector<Named
 }
 
 Safetensors load_safetensors(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  CT_CHECK_AS(IOError, in.good(), "{}: cannot open the file", path.string());
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(in.tellg()));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size()));
-  CT_CHECK_AS(IOError, in.good() || bytes.empty(), "{}: read failed", path.string());
+  std::vector<std::uint8_t> bytes = data::read_bytes(path);
   return from_safetensors(bytes.data(), bytes.size(), path.string());
 }
 

@@ -9,6 +9,8 @@
 
 namespace ct::data {
 
+/// The whole file as it is on disk.
+std::vector<std::uint8_t> read_bytes(const std::filesystem::path& path);
 /// The whole file, decompressed when it is gzip (by its magic bytes, not its name).
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path);
 /// Decompresses gzip bytes; throws IOError naming `what` if they are truncated or corrupt.
