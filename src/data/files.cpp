@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -112,6 +113,9 @@ fs::path cache_directory() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
     return fs::path(xdg) / "cotangent" / "datasets";
   const char* home = std::getenv("HOME");
+  if (!home || !*home)
+    if (const passwd* user = getpwuid(getuid()))
+      home = user->pw_dir;  // the same fallback as setup.sh
   return fs::path(home && *home ? home : ".") / ".cache" / "cotangent" / "datasets";
 }
 
