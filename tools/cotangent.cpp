@@ -77,6 +77,13 @@ std::int64_t to_int(const std::string& s, const char* what) {
   throw ValueError(detail::format("--{}: '{}' is not a non-negative integer", what, s));
 }
 
+data::ImageDataset load_dataset(const std::string& name, std::int64_t batch_size,
+                                const data::DatasetOptions& options) {
+  if (name == "mnist") return MNIST(batch_size, options);
+  if (name == "fashion-mnist") return FashionMNIST(batch_size, options);
+  throw ValueError(detail::format("--dataset: '{}' is not mnist or fashion-mnist", name));
+}
+
 template <class Model>
 int run_training(const Arguments& args, const std::string& model_name) {
   std::string dataset_name = args.get("dataset", "mnist");
@@ -101,12 +108,7 @@ int run_training(const Arguments& args, const std::string& model_name) {
   options.directory = args.get("data-dir", "");
   options.download = !args.values.count("no-download");
   if (args.values.count("limit")) options.training_limit = to_int(args.get("limit", ""), "limit");
-  data::ImageDataset dataset =
-      dataset_name == "mnist" ? MNIST(batch_size, options)
-      : dataset_name == "fashion-mnist"
-          ? FashionMNIST(batch_size, options)
-          : throw ValueError(
-                detail::format("--dataset: '{}' is not mnist or fashion-mnist", dataset_name));
+  data::ImageDataset dataset = load_dataset(dataset_name, batch_size, options);
 
   default_generator().reseed(seed);
   Context::local().random.reseed(seed + 1);
@@ -168,20 +170,15 @@ int run_training(const Arguments& args, const std::string& model_name) {
 }
 
 template <class Model>
-int run_evaluation(const Arguments& args, const io::TrainingState& state) {
+int run_evaluation(const Arguments& args, const io::Safetensors& file) {
   Model model;
   std::filesystem::path checkpoint = args.get("checkpoint", "");
-  io::load_checkpoint(checkpoint, model);
+  io::TrainingState state = io::load_checkpoint(file, checkpoint, model);
   std::string dataset_name = args.get("dataset", "mnist");
   data::DatasetOptions options;
   options.directory = args.get("data-dir", "");
   options.download = !args.values.count("no-download");
-  data::ImageDataset dataset =
-      dataset_name == "mnist" ? MNIST(128, options)
-      : dataset_name == "fashion-mnist"
-          ? FashionMNIST(128, options)
-          : throw ValueError(
-                detail::format("--dataset: '{}' is not mnist or fashion-mnist", dataset_name));
+  data::ImageDataset dataset = load_dataset(dataset_name, 128, options);
   auto [loss, accuracy] = train::evaluate(model, dataset);
   std::cout << "Checkpoint " << checkpoint.string() << " (" << state.model << ", epoch "
             << state.epoch << "): test loss " << std::fixed << std::setprecision(4) << loss
@@ -193,13 +190,11 @@ int run_evaluation(const Arguments& args, const io::TrainingState& state) {
 int evaluate_command(const Arguments& args) {
   std::filesystem::path checkpoint = args.get("checkpoint", "");
   CT_CHECK_AS(ValueError, !checkpoint.empty(), "evaluate: --checkpoint FILE is required");
-  std::string model = io::load_safetensors(checkpoint).metadata["model"];
-  io::TrainingState state{model};
-  if (auto meta = io::load_safetensors(checkpoint).metadata; meta.count("epoch"))
-    state.epoch = std::stoll(meta["epoch"]);
-  if (model == "mlp") return run_evaluation<models::MLP>(args, state);
-  if (model == "cnn") return run_evaluation<models::CNN>(args, state);
-  if (model == "lenet") return run_evaluation<models::LeNet>(args, state);
+  io::Safetensors file = io::load_safetensors(checkpoint);  // read once, then dispatch on its model
+  std::string model = file.metadata["model"];
+  if (model == "mlp") return run_evaluation<models::MLP>(args, file);
+  if (model == "cnn") return run_evaluation<models::CNN>(args, file);
+  if (model == "lenet") return run_evaluation<models::LeNet>(args, file);
   throw ValueError(
       detail::format("evaluate: {} holds an unknown model '{}'", checkpoint.string(), model));
 }

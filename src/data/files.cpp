@@ -153,10 +153,8 @@ std::optional<std::vector<std::uint8_t>> try_local(const fs::path& path, const R
                                                    std::vector<std::string>& faults) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    for (const char* suffix : {".gz"}) {
-      fs::path alt = path.string() + suffix;
-      if (fs::exists(alt, ec)) return try_local(alt, file, faults);
-    }
+    fs::path gzipped = path.string() + ".gz";  // packaged copies may be compressed
+    if (fs::exists(gzipped, ec)) return try_local(gzipped, file, faults);
     return std::nullopt;
   }
   try {

@@ -89,12 +89,13 @@ void save_checkpoint(const std::filesystem::path& path, const Model& model,
   save_safetensors(path, named_tensors(model, optimizer), meta);
 }
 
-/// Loads a checkpoint into `model` (and `optimizer`). Every tensor's name, shape and dtype must
-/// match (unless options.partial); the error lists each one that does not.
+/// Loads a checkpoint already read from `path` into `model` (and `optimizer`). Every tensor's
+/// name, shape and dtype must match (unless options.partial); the error lists each one that does
+/// not.
 template <class Model, class Optimizer = std::nullptr_t>
-TrainingState load_checkpoint(const std::filesystem::path& path, Model& model,
-                              Optimizer* optimizer = nullptr, LoadOptions options = {}) {
-  Safetensors file = load_safetensors(path);
+TrainingState load_checkpoint(const Safetensors& file, const std::filesystem::path& path,
+                              Model& model, Optimizer* optimizer = nullptr,
+                              LoadOptions options = {}) {
   std::vector<NamedTensor> expected =
       named_tensors(model, static_cast<const Optimizer*>(optimizer));
   std::vector<std::string> problems;
@@ -133,7 +134,7 @@ TrainingState load_checkpoint(const std::filesystem::path& path, Model& model,
     for_each_tensor(
         [&](const std::string& name, auto& t) {
           using T = std::remove_cvref_t<decltype(t)>;
-          if (const AnyTensor* found = file.find(name)) const_cast<T&>(t) = T(*found);
+          if (const AnyTensor* found = file.find(name)) t = T(*found);
         },
         prefix, target);
   };
@@ -170,6 +171,13 @@ TrainingState load_checkpoint(const std::filesystem::path& path, Model& model,
     Context::local().random.set_state(detail::split_state(meta("layer_random")));
   state.extra = file.metadata;
   return state;
+}
+
+/// Reads the checkpoint at `path` and loads it (see above).
+template <class Model, class Optimizer = std::nullptr_t>
+TrainingState load_checkpoint(const std::filesystem::path& path, Model& model,
+                              Optimizer* optimizer = nullptr, LoadOptions options = {}) {
+  return load_checkpoint(load_safetensors(path), path, model, optimizer, options);
 }
 
 }  // namespace ct::io

@@ -28,6 +28,11 @@ void for_each_state(Visit&& visit, Model& model, const Model& grad, std::array<M
   if constexpr (N == 2) for_each_parameter(visit, model, grad, s[0], s[1]);
   if constexpr (N == 3) for_each_parameter(visit, model, grad, s[0], s[1], s[2]);
 }
+/// avg = keep·avg + (1 - keep)·x, in place (the moment update every adaptive optimizer does).
+template <FloatingPoint T>
+void moving_average(Tensor<T>& avg, const Tensor<T>& x, double keep) {
+  update(avg, T(keep), x, T(1 - keep));
+}
 template <class P>
 using ScalarOf = typename std::remove_cvref_t<P>::Scalar;
 }  // namespace detail
@@ -100,8 +105,8 @@ class Adam {
     detail::for_each_state(
         [&](auto& p, const auto& g, auto& m, auto& v) {
           using T = detail::ScalarOf<decltype(p)>;
-          m = m * T(b1) + g * T(1 - b1);
-          v = v * T(b2) + square(g) * T(1 - b2);
+          detail::moving_average(m, g, b1);
+          detail::moving_average(v, square(g), b2);
           if (weight_decay != 0) p = p - p * T(lr * weight_decay);
           p = p - m * T(step_size) / (sqrt(v) + T(eps));
         },
@@ -136,8 +141,8 @@ class AMSGrad {
     detail::for_each_state(
         [&](auto& p, const auto& g, auto& m, auto& v, auto& vmax) {
           using T = detail::ScalarOf<decltype(p)>;
-          m = m * T(b1) + g * T(1 - b1);
-          v = v * T(b2) + square(g) * T(1 - b2);
+          detail::moving_average(m, g, b1);
+          detail::moving_average(v, square(g), b2);
           vmax = maximum(vmax, v);
           p = p - m * T(step_size) / (sqrt(vmax) + T(eps));
         },
@@ -169,7 +174,7 @@ class AdaMax {
     detail::for_each_state(
         [&](auto& p, const auto& g, auto& m, auto& u) {
           using T = detail::ScalarOf<decltype(p)>;
-          m = m * T(b1) + g * T(1 - b1);
+          detail::moving_average(m, g, b1);
           u = maximum(u * T(b2), abs(g));
           p = p - m * T(step_size) / (u + T(eps));
         },
@@ -195,8 +200,8 @@ class RAdam {
     detail::for_each_state(
         [&](auto& p, const auto& g, auto& m, auto& v) {
           using T = detail::ScalarOf<decltype(p)>;
-          m = m * T(b1) + g * T(1 - b1);
-          v = v * T(b2) + square(g) * T(1 - b2);
+          detail::moving_average(m, g, b1);
+          detail::moving_average(v, square(g), b2);
           auto m_hat = m / T(1 - std::pow(b1, t));
           if (rho > 5) {
             double r =
@@ -232,7 +237,7 @@ class RMSProp {
     detail::for_each_state(
         [&](auto& p, const auto& g, auto& a) {
           using T = detail::ScalarOf<decltype(p)>;
-          a = a * T(rho) + square(g) * T(1 - rho);
+          detail::moving_average(a, square(g), rho);
           p = p - g * T(lr) / (sqrt(a) + T(eps));
         },
         model, grad, moments.states);
@@ -292,10 +297,10 @@ class AdaDelta {
     detail::for_each_state(
         [&](auto& p, const auto& g, auto& avg_sq, auto& acc_delta) {
           using T = detail::ScalarOf<decltype(p)>;
-          avg_sq = avg_sq * T(rho) + square(g) * T(1 - rho);
+          detail::moving_average(avg_sq, square(g), rho);
           auto step = g * sqrt(acc_delta + T(eps)) / sqrt(avg_sq + T(eps));
           p = p - step * T(lr);
-          acc_delta = acc_delta * T(rho) + square(step) * T(1 - rho);
+          detail::moving_average(acc_delta, square(step), rho);
         },
         model, grad, moments.states);
   }
