@@ -191,7 +191,8 @@ TEST(NN, Errors) {
 }
 
 TEST(NN, Float32ConvolutionMatchesFloat64) {
-  // float32 runs on oneDNN's sgemm, float64 on OpenBLAS: the two paths must agree.
+  // float32 runs on oneDNN's convolution primitives, float64 on im2col + OpenBLAS: the two paths
+  // must agree.
   for (auto padding : {Padding::valid, Padding::same})
     for (std::int64_t stride : {1, 2})
       for (std::int64_t dilation : {1, 2}) {
@@ -211,4 +212,94 @@ TEST(NN, Float32ConvolutionMatchesFloat64) {
         EXPECT_TRUE(all_close(Tensor<double>(gf32), gf, 1e-4, 1e-4))
             << int(padding) << stride << dilation;
       }
+}
+
+TEST(NN, FusedBiasAndReluGradients) {
+  // Layers run bias and relu inside the convolution's or matmul's output pass; the fused ops
+  // have their own pullbacks, checked here to first and second order.
+  auto x = sample({2, 5, 5, 2}, -1, 1), f = sample({3, 3, 2, 3}, -1, 1, 2),
+       b = sample({3}, -0.5, 0.5, 3);
+  for (auto activation : {FusedActivation::none, FusedActivation::relu}) {
+    SCOPED_TRACE(int(activation));
+    auto conv = check_gradients(
+        [&](auto& x, auto& f, auto& b) {
+          return detail::conv2d_fused(x, f, b, activation, {2, 1}, Padding::same, {1, 1});
+        },
+        x, f, b);
+    EXPECT_TRUE(conv.ok) << conv.message;
+    auto m = sample({4, 6}, -1, 1, 4), w = sample({6, 3}, -1, 1, 5);
+    auto linear = check_gradients(
+        [&](auto& m, auto& w, auto& b) { return detail::linear(m, w, b, activation); }, m, w, b);
+    EXPECT_TRUE(linear.ok) << linear.message;
+    auto no_bias = check_gradients(
+        [&](auto& m, auto& w) { return detail::linear(m, w, Tensor<double>(), activation); }, m,
+        w);
+    EXPECT_TRUE(no_bias.ok) << no_bias.message;
+    auto second = check_second_order(
+        [&](const Tensor<double>& w) { return sum(square(detail::linear(m, w, b, activation))); },
+        w);
+    EXPECT_TRUE(second.ok) << second.message;
+    auto second_conv = check_second_order(
+        [&](const Tensor<double>& f) {
+          return sum(square(detail::conv2d_fused(x, f, b, activation, {1, 1}, Padding::valid,
+                                                 {1, 1})));
+        },
+        f);
+    EXPECT_TRUE(second_conv.ok) << second_conv.message;
+  }
+}
+
+TEST(NN, FusedLayersMatchTheirComposition) {
+  // float32, batches large enough to split across threads: oneDNN's convolution with its fused
+  // bias and relu, and the one-sweep backward pass, against the unfused float64 composition.
+  auto x = sample({16, 12, 12, 5}, -1, 1), f = sample({3, 3, 5, 24}, -0.5, 0.5, 2),
+       b = sample({24}, -0.5, 0.5, 3);
+  auto unfused = [&](const auto& x, const auto& f, const auto& b) {
+    return sum(square(relu(conv2d(x, f, {1, 1}, Padding::same) + b) - 0.25));
+  };
+  auto [gx, gf, gb] = gradient(x, f, b, unfused);
+  Conv2D<float> layer(Tensor<float>(f), Tensor<float>(b), relu<float>, {1, 1}, Padding::same);
+  auto x32 = Tensor<float>(x);
+  auto [loss32, grads32] = value_with_gradient(layer, x32, [](const auto& layer, const auto& x) {
+    return sum(square(layer(x) - 0.25f));  // the gradient is not 0 where relu cuts
+  });
+  auto [model_grad, gx32] = grads32;
+  EXPECT_NEAR(double(loss32.scalar()), unfused(x, f, b).scalar(), 1e-4 * unfused(x, f, b).scalar());
+  EXPECT_TRUE(all_close(Tensor<double>(gx32), gx, 1e-3, 1e-4));
+  EXPECT_TRUE(all_close(Tensor<double>(model_grad.filter), gf, 1e-3, 1e-3));
+  EXPECT_TRUE(all_close(Tensor<double>(model_grad.bias), gb, 1e-3, 1e-3));
+
+  // Dense: relu and the identity are fused, any other activation composes.
+  auto m = sample({300, 40}, -1, 1, 4), w = sample({40, 130}, -1, 1, 5), c = sample({130}, -1, 1, 6);
+  for (ActivationFunction<double> activation : {relu<double>, identity<double>, tanh<double>}) {
+    Dense<double> dense(w, c, activation);
+    auto fused_loss = [&](const Dense<double>& d) { return sum(square(d(m) - 0.25)); };
+    auto reference = [&](const Tensor<double>& w, const Tensor<double>& c) {
+      return sum(square(activation(matmul(m, w) + c) - 0.25));
+    };
+    auto [dw, dc] = gradient(w, c, reference);
+    auto [value, grad] = value_with_gradient(dense, fused_loss);
+    EXPECT_NEAR(value.scalar(), reference(w, c).scalar(), 1e-9 * value.scalar());
+    EXPECT_TRUE(all_close(grad.weight, dw, 1e-9, 1e-9));
+    EXPECT_TRUE(all_close(grad.bias, dc, 1e-9, 1e-9));
+    auto row = reshape(slice(m, {{0, 1}}), {40});  // a rank-1 input
+    EXPECT_TRUE(all_close(dense(row), reshape(slice(activation(matmul(m, w) + c), {{0, 1}}), {130}),
+                          1e-9, 1e-12));
+  }
+}
+
+TEST(NN, FusedOpsRejectMismatchedBiases) {
+  expect_error<ShapeError>(
+      [&] {
+        (void)detail::conv2d_fused(zeros<float>({1, 4, 4, 2}), zeros<float>({3, 3, 2, 5}),
+                                   zeros<float>({4}), FusedActivation::relu, {1, 1},
+                                   Padding::valid, {1, 1});
+      },
+      {"conv2d", "bias [4]", "[3, 3, 2, 5]"});
+  expect_error<ShapeError>(
+      [&] {
+        (void)detail::linear(zeros<float>({2, 3}), zeros<float>({3, 5}), zeros<float>({3}),
+                             FusedActivation::none);
+      },
+      {"linear", "bias [3]", "[3, 5]"});
 }

@@ -39,6 +39,17 @@ struct Window2D {
   std::int64_t out_h = 0, out_w = 0;
 };
 
+/// Activations a kernel can apply to its own output while it is still in cache.
+enum class FusedActivation : std::uint8_t { none, relu };
+
+/// What a matmul or convolution adds to its result before writing it: activation(y + bias),
+/// the bias (optional) broadcast along the last dimension.
+struct Epilogue {
+  const RawTensor* bias = nullptr;
+  FusedActivation activation = FusedActivation::none;
+  bool empty() const { return !bias && activation == FusedActivation::none; }
+};
+
 /// Kernels for one device. All inputs share that device; outputs are fresh contiguous tensors.
 class Backend {
  public:
@@ -64,7 +75,7 @@ class Backend {
   /// NHWC input, HWIO filter; with `depthwise` the filter is [H, W, C, M] and each input channel
   /// has its own M filters.
   virtual RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
-                           bool depthwise) = 0;
+                           bool depthwise, const Epilogue& epilogue) = 0;
   virtual RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter,
                                           const Shape& input_shape, const Window2D& w,
                                           bool depthwise) = 0;
@@ -87,6 +98,14 @@ class Backend {
   /// The adjoint of pad: folds the padded gradient back onto the input's shape.
   virtual RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                                  std::span<const std::int64_t> after, PadMode mode) = 0;
+
+  /// y = activation(y + bias) in place, on a contiguous tensor nothing else refers to.
+  virtual void apply_epilogue(RawTensor& y, const Epilogue& epilogue) = 0;
+  /// The epilogue's backward pass in one sweep: returns dy masked by the activation (read off
+  /// its result y) and, when `bias_grad` is given, sets it to that gradient summed over all but
+  /// the last dimension.
+  virtual RawTensor epilogue_backward(const RawTensor& dy, const RawTensor& y,
+                                      FusedActivation activation, RawTensor* bias_grad) = 0;
 
   /// y = a·y + b·x in place (same shape and dtype, y contiguous): fused optimizer updates.
   virtual void axpby(RawTensor& y, double a, const RawTensor& x, double b) = 0;

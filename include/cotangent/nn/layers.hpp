@@ -3,6 +3,7 @@
 // S4TF's constructor arguments and defaults (Glorot-uniform weights, zero biases).
 #include <functional>
 #include <memory>
+#include <optional>
 #include <tuple>
 
 #include "cotangent/autodiff/gradient.hpp"
@@ -23,6 +24,19 @@ template <class F, class T>
 concept ActivationLike = std::is_invocable_r_v < Tensor<T>,
         F,
 const Tensor<T>& > &&!std::is_convertible_v<F, ActivationFunction<T>>;
+
+namespace detail {
+/// The activation a kernel can apply itself (none for the identity), or nullopt for any other.
+template <FloatingPoint T>
+std::optional<FusedActivation> fusable(const Activation<T>& activation) {
+  if (!activation) return FusedActivation::none;
+  auto* function = activation.template target<ActivationFunction<T>>();
+  if (!function) return std::nullopt;
+  if (*function == ActivationFunction<T>(identity<T>)) return FusedActivation::none;
+  if (*function == ActivationFunction<T>(relu<T>)) return FusedActivation::relu;
+  return std::nullopt;
+}
+}  // namespace detail
 
 /// State that a layer updates but that is not trained (BatchNorm's running statistics). Like
 /// S4TF's Parameter it is shared by copies of the layer, so the copy a gradient call makes
@@ -63,6 +77,11 @@ struct Dense {
   Tensor<T> operator()(const Tensor<T>& input) const {
     CT_CHECK(input.rank() >= 1 && input.shape(-1) == weight.shape(0),
              "Dense: input {} does not end in {} features", input.shape(), weight.shape(0));
+    if (auto fused = detail::fusable(activation); fused && input.rank() <= 2 && weight.rank() == 2) {
+      Tensor<T> y = detail::linear(input.rank() == 1 ? expand_dims(input, 0) : input, weight, bias,
+                                   *fused);
+      return input.rank() == 1 ? squeeze(y, {0}) : y;
+    }
     Tensor<T> y = matmul(input.rank() == 1 ? expand_dims(input, 0) : input, weight);
     if (bias.defined()) y = y + bias;
     if (input.rank() == 1) y = squeeze(y, {0});
@@ -97,8 +116,19 @@ struct Conv2D {
         strides(strides),
         padding(padding),
         dilations(dilations) {}
+  Conv2D(Tensor<T> filter, Tensor<T> bias, Activation<T> activation = identity<T>,
+         std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
+         std::array<std::int64_t, 2> dilations = {1, 1})
+      : filter(std::move(filter)),
+        bias(std::move(bias)),
+        activation(std::move(activation)),
+        strides(strides),
+        padding(padding),
+        dilations(dilations) {}
 
   Tensor<T> operator()(const Tensor<T>& input) const {
+    if (auto fused = detail::fusable(activation))
+      return detail::conv2d_fused(input, filter, bias, *fused, strides, padding, dilations);
     Tensor<T> y = conv2d(input, filter, strides, padding, dilations);
     if (bias.defined()) y = y + bias;
     return activation ? activation(y) : y;

@@ -44,4 +44,56 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
   return y;
 }
 
+namespace detail {
+
+/// The backward pass of a fused epilogue activation(y + bias): the gradient that reaches the
+/// matmul or convolution, and the bias's gradient when `bias_grad` is set. One sweep through the
+/// backend; composed of differentiable ops instead when the gradient is itself being recorded
+/// (higher order).
+template <FloatingPoint T>
+std::pair<Tensor<T>, Tensor<T>> epilogue_backward(const Tensor<T>& dy, const AnyTensor& y,
+                                                  FusedActivation activation, bool bias_grad) {
+  bool relu = activation == FusedActivation::relu;
+  if (tracked(dy)) {
+    Tensor<T> g = relu ? relu_backward(dy, Tensor<T>(y)) : dy;
+    Tensor<T> db = bias_grad ? sum_to(g, Shape{dy.shape(-1)}) : Tensor<T>();
+    return {g, db};
+  }
+  RawTensor db;
+  RawTensor g = backend_of("epilogue_backward", dy).epilogue_backward(
+      dy.raw(), relu ? y.raw() : RawTensor(), activation, bias_grad ? &db : nullptr);
+  return {wrap<T>(std::move(g)), bias_grad ? wrap<T>(std::move(db)) : Tensor<T>()};
+}
+
+/// activation(x · weight + bias) for x [M, K], weight [K, N], bias [N] (or undefined), with the
+/// bias and activation applied while the product is still in cache, and one backward sweep.
+template <FloatingPoint T>
+Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                 FusedActivation activation) {
+  auto& backend = backend_of("linear", x, weight);
+  CT_CHECK(x.rank() == 2 && weight.rank() == 2 && x.shape(1) == weight.shape(0),
+           "linear: input {} and weight {} do not multiply", x.shape(), weight.shape());
+  if (bias.defined())
+    CT_CHECK(bias.rank() == 1 && bias.shape(0) == weight.shape(1),
+             "linear: bias {} does not match weight {}", bias.shape(), weight.shape());
+  if (bias.defined()) backend_of("linear", x, bias);
+  RawTensor y = backend.matmul(x.raw(), weight.raw(), false, false);
+  backend.apply_epilogue(y, {bias.defined() ? &bias.raw() : nullptr, activation});
+  Tensor<T> out = wrap<T>(std::move(y));
+  if (tracking(x, weight, bias))
+    record(
+        out, {&x, &weight, &bias},
+        [x, weight, activation, tx = tracked(x), tw = tracked(weight), tb = tracked(bias)](
+            const AnyTensor& dy, const AnyTensor& y) {
+          auto [g, db] = epilogue_backward(Tensor<T>(dy), y, activation, tb);
+          Tensor<T> dx = tx ? matmul(g, weight, false, true) : Tensor<T>();
+          Tensor<T> dw = tw ? matmul(x, g, true, false) : Tensor<T>();
+          return grads(std::move(dx), std::move(dw), std::move(db));
+        },
+        /*keep_result=*/activation == FusedActivation::relu);
+  return out;
+}
+
+}  // namespace detail
+
 }  // namespace ct

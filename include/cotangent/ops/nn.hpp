@@ -44,21 +44,28 @@ template <FloatingPoint T>
 Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy,
                                  const Shape& filter_shape, const Window2D& w, bool depthwise);
 
+/// activation(conv2d(input, filter) + bias), the bias (optional) and activation fused into
+/// the convolution's output pass.
 template <FloatingPoint T>
 Tensor<T> conv2d_window(const Tensor<T>& input, const Tensor<T>& filter, const Window2D& w,
-                        bool depthwise) {
-  Tensor<T> y =
-      wrap<T>(backend_of("conv2d", input, filter).conv2d(input.raw(), filter.raw(), w, depthwise));
-  if (tracking(input, filter))
-    record(y, {&input, &filter},
-           [input, filter, w, depthwise, ti = tracked(input), tf = tracked(filter)](
-               const AnyTensor& dy_, const AnyTensor&) {
-             Tensor<T> dy(dy_), dx,
-                 df;  // only for tracked operands: the first layer's input needs none
-             if (ti) dx = conv2d_backward_input(dy, filter, input.shape(), w, depthwise);
-             if (tf) df = conv2d_backward_filter(input, dy, filter.shape(), w, depthwise);
-             return grads(std::move(dx), std::move(df));
-           });
+                        bool depthwise, const Tensor<T>& bias = {},
+                        FusedActivation activation = FusedActivation::none) {
+  auto& backend = backend_of("conv2d", input, filter);
+  if (bias.defined()) backend_of("conv2d", input, bias);
+  Tensor<T> y = wrap<T>(backend.conv2d(input.raw(), filter.raw(), w, depthwise,
+                                       {bias.defined() ? &bias.raw() : nullptr, activation}));
+  if (tracking(input, filter, bias))
+    record(
+        y, {&input, &filter, &bias},
+        [input, filter, w, depthwise, activation, ti = tracked(input), tf = tracked(filter),
+         tb = tracked(bias)](const AnyTensor& dy_, const AnyTensor& y_) {
+          auto [dy, db] = epilogue_backward(Tensor<T>(dy_), y_, activation, tb);
+          Tensor<T> dx, df;  // only for tracked operands: the first layer's input needs none
+          if (ti) dx = conv2d_backward_input(dy, filter, input.shape(), w, depthwise);
+          if (tf) df = conv2d_backward_filter(input, dy, filter.shape(), w, depthwise);
+          return grads(std::move(dx), std::move(df), std::move(db));
+        },
+        /*keep_result=*/activation == FusedActivation::relu);
   return y;
 }
 
@@ -95,18 +102,31 @@ Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy,
 }
 }  // namespace detail
 
+namespace detail {
+template <FloatingPoint T>
+Tensor<T> conv2d_fused(const Tensor<T>& input, const Tensor<T>& filter, const Tensor<T>& bias,
+                       FusedActivation activation, std::array<std::int64_t, 2> strides,
+                       Padding padding, std::array<std::int64_t, 2> dilations) {
+  CT_CHECK(filter.rank() == 4, "conv2d: filter must be HWIO (rank 4), got {}", filter.shape());
+  CT_CHECK(input.rank() == 4 && input.shape(3) == filter.shape(2),
+           "conv2d: input {} has {} channels but filter {} expects {}", input.shape(),
+           input.rank() == 4 ? input.shape(3) : -1, filter.shape(), filter.shape(2));
+  if (bias.defined())
+    CT_CHECK(bias.rank() == 1 && bias.shape(0) == filter.shape(3),
+             "conv2d: bias {} does not match filter {}", bias.shape(), filter.shape());
+  auto w = window("conv2d", input.shape(), filter.shape(0), filter.shape(1), strides, padding,
+                  dilations);
+  return conv2d_window(input, filter, w, false, bias, activation);
+}
+}  // namespace detail
+
 /// 2-D convolution: input [N, H, W, C], filter [KH, KW, C, O] -> [N, OH, OW, O].
 template <FloatingPoint T>
 Tensor<T> conv2d(const Tensor<T>& input, const Tensor<T>& filter,
                  std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
                  std::array<std::int64_t, 2> dilations = {1, 1}) {
-  CT_CHECK(filter.rank() == 4, "conv2d: filter must be HWIO (rank 4), got {}", filter.shape());
-  CT_CHECK(input.rank() == 4 && input.shape(3) == filter.shape(2),
-           "conv2d: input {} has {} channels but filter {} expects {}", input.shape(),
-           input.rank() == 4 ? input.shape(3) : -1, filter.shape(), filter.shape(2));
-  auto w = detail::window("conv2d", input.shape(), filter.shape(0), filter.shape(1), strides,
-                          padding, dilations);
-  return detail::conv2d_window(input, filter, w, false);
+  return detail::conv2d_fused(input, filter, Tensor<T>(), FusedActivation::none, strides, padding,
+                              dilations);
 }
 
 /// Depthwise convolution: input [N, H, W, C], filter [KH, KW, C, M] -> [N, OH, OW, C*M].

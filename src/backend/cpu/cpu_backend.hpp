@@ -27,7 +27,7 @@ class CpuBackend final : public Backend {
   RawTensor reduce(ReduceOp op, const RawTensor& x, std::span<const int> axes) override;
   RawTensor matmul(const RawTensor& a, const RawTensor& b, bool ta, bool tb) override;
   RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
-                   bool depthwise) override;
+                   bool depthwise, const Epilogue& epilogue) override;
   RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter,
                                   const Shape& input_shape, const Window2D& w,
                                   bool depthwise) override;
@@ -45,6 +45,9 @@ class CpuBackend final : public Backend {
                 std::span<const std::int64_t> after, PadMode mode, double value) override;
   RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                          std::span<const std::int64_t> after, PadMode mode) override;
+  void apply_epilogue(RawTensor& y, const Epilogue& epilogue) override;
+  RawTensor epilogue_backward(const RawTensor& dy, const RawTensor& y, FusedActivation activation,
+                              RawTensor* bias_grad) override;
   void axpby(RawTensor& y, double a, const RawTensor& x, double b) override;
   RawTensor from_host(const void* data, const Shape& shape, DType dtype) override;
   void to_host(const RawTensor& x, void* out) override;

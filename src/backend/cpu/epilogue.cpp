@@ -1,0 +1,116 @@
+// Bias + activation applied to a matmul's or convolution's output, and their backward pass, each
+// in one sweep over memory: unfused, the forward pass reads and writes the output twice (bias,
+// then activation) and the backward pass three times (mask, then a separate bias reduction).
+#include <mutex>
+#include <vector>
+
+#include "cpu_backend.hpp"
+
+namespace ct::cpu {
+namespace {
+
+void check_bias(const char* op, const RawTensor& y, const RawTensor* bias) {
+  CT_CHECK(y.rank() >= 1, "{}: needs at least one dimension, got a scalar", op);
+  if (!bias) return;
+  CT_CHECK(bias->rank() == 1 && bias->shape[0] == y.shape[y.rank() - 1] && bias->dtype == y.dtype,
+           "{}: bias {} {} does not match the last dimension of {} {}", op, bias->shape,
+           bias->dtype, y.shape, y.dtype);
+}
+
+template <class Body>
+void floating(DType dtype, const char* op, Body&& body) {
+  if (dtype == DType::float32)
+    body(float{});
+  else if (dtype == DType::float64)
+    body(double{});
+  else
+    throw DTypeError(detail::format("{}: unsupported dtype {}", op, dtype));
+}
+
+}  // namespace
+
+void CpuBackend::apply_epilogue(RawTensor& y, const Epilogue& e) {
+  check_bias("apply_epilogue", y, e.bias);
+  CT_CHECK(y.is_contiguous(), "apply_epilogue: the output must be contiguous");
+  if (e.empty() || y.count() == 0) return;
+  RawTensor bias = e.bias ? dense(*e.bias) : RawTensor();
+  bool relu = e.activation == FusedActivation::relu;
+  floating(y.dtype, "apply_epilogue", [&](auto tag) {
+    using T = decltype(tag);
+    std::int64_t channels = y.shape[y.rank() - 1], rows = y.count() / channels;
+    T* py = y.data_as<T>();
+    const T* pb = e.bias ? bias.data_as<T>() : nullptr;
+    parallel_for(rows, grain_for(channels), [&](std::int64_t b, std::int64_t end) {
+      for (std::int64_t r = b; r < end; ++r) {
+        T* row = py + r * channels;
+        if (pb && relu) {
+#pragma omp simd
+          for (std::int64_t c = 0; c < channels; ++c) {
+            T v = row[c] + pb[c];
+            row[c] = v > T(0) ? v : T(0);
+          }
+        } else if (pb) {
+#pragma omp simd
+          for (std::int64_t c = 0; c < channels; ++c) row[c] += pb[c];
+        } else {
+#pragma omp simd
+          for (std::int64_t c = 0; c < channels; ++c) row[c] = row[c] > T(0) ? row[c] : T(0);
+        }
+      }
+    });
+  });
+}
+
+RawTensor CpuBackend::epilogue_backward(const RawTensor& dy_in, const RawTensor& y_in,
+                                        FusedActivation activation, RawTensor* bias_grad) {
+  bool relu = activation == FusedActivation::relu;
+  CT_CHECK(!relu || y_in.shape == dy_in.shape,
+           "epilogue_backward: gradient {} and result {} differ in shape", dy_in.shape,
+           y_in.shape);
+  check_bias("epilogue_backward", dy_in, nullptr);
+  RawTensor dy = dense(dy_in);
+  if (!relu && !bias_grad) return dy;
+  RawTensor y = relu ? dense(y_in) : RawTensor();
+  RawTensor g = relu ? RawTensor::empty(dy.shape, dy.dtype, dy.device) : dy;
+  std::int64_t channels = dy.shape[dy.rank() - 1];
+  if (bias_grad) *bias_grad = RawTensor::empty(Shape{channels}, dy.dtype, dy.device);
+  floating(dy.dtype, "epilogue_backward", [&](auto tag) {
+    using T = decltype(tag);
+    std::int64_t rows = channels ? dy.count() / channels : 0;
+    const T* pdy = dy.data_as<T>();
+    const T* py = relu ? y.data_as<T>() : nullptr;
+    T* pg = g.data_as<T>();
+    std::vector<T> total(std::size_t(bias_grad ? channels : 0), T(0));
+    std::mutex merge;
+    parallel_for(rows, grain_for(channels), [&](std::int64_t b, std::int64_t end) {
+      // Rows are summed in blocks, then blocks into this thread's partial: fewer rounding
+      // errors than one running float sum over a whole batch of images.
+      constexpr std::int64_t kBlock = 64;
+      std::vector<T> partial(total.size(), T(0)), block(total.size(), T(0));
+      for (std::int64_t r0 = b; r0 < end; r0 += kBlock) {
+        std::int64_t r1 = std::min(end, r0 + kBlock);
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const T* d = pdy + r * channels;
+          T* o = pg + r * channels;
+          if (relu) {
+            const T* yr = py + r * channels;
+#pragma omp simd
+            for (std::int64_t c = 0; c < channels; ++c) o[c] = yr[c] > T(0) ? d[c] : T(0);
+          }
+          if (bias_grad) {
+            T* acc = block.data();
+#pragma omp simd
+            for (std::int64_t c = 0; c < channels; ++c) acc[c] += o[c];
+          }
+        }
+        for (std::size_t c = 0; c < block.size(); ++c) partial[c] += block[c], block[c] = T(0);
+      }
+      std::lock_guard lock(merge);
+      for (std::size_t c = 0; c < total.size(); ++c) total[c] += partial[c];
+    });
+    if (bias_grad) std::copy(total.begin(), total.end(), bias_grad->data_as<T>());
+  });
+  return g;
+}
+
+}  // namespace ct::cpu
