@@ -33,16 +33,20 @@ Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what) {
 }
 
 LabeledBatch ByteSamples::batch(const std::int64_t* indices, std::int64_t n) const {
+  // Converted straight into the tensors' own buffers: bytes stay bytes until their batch.
   std::int64_t pixels = height * width * channels;
-  std::vector<float> data(std::size_t(n * pixels));
-  std::vector<std::int32_t> label(n);
+  RawTensor data = RawTensor::empty({n, height, width, channels}, DType::float32, Device::cpu());
+  RawTensor label = RawTensor::empty({n}, DType::int32, Device::cpu());
+  float* pd = data.data_as<float>();
+  std::int32_t* pl = label.data_as<std::int32_t>();
   for (std::int64_t i = 0; i < n; ++i) {
     const std::uint8_t* src = images.data() + indices[i] * pixels;
-    float* dst = data.data() + i * pixels;
+    float* dst = pd + i * pixels;
+#pragma omp simd
     for (std::int64_t k = 0; k < pixels; ++k) dst[k] = float(src[k]) * (1.0f / 255.0f);
-    label[i] = labels[indices[i]];
+    pl[i] = labels[indices[i]];
   }
-  return {Tensor<float>(data, {n, height, width, channels}), Tensor<std::int32_t>(label, {n})};
+  return {detail::wrap<float>(std::move(data)), detail::wrap<std::int32_t>(std::move(label))};
 }
 
 void ByteSamples::truncate(std::int64_t n) {
@@ -96,23 +100,12 @@ LabeledBatch Epoch::batch(std::int64_t i) const {
 }
 
 Epoch::iterator::iterator(const Epoch* epoch, std::int64_t index) : epoch_(epoch), index_(index) {
-  if (!epoch_ || index_ >= epoch_->batches_) return;
-  current_ = epoch_->batch(index_);
-  prefetch();
-}
-
-void Epoch::iterator::prefetch() {
-  if (index_ + 1 < epoch_->batches_)
-    next_ = std::async(std::launch::async,
-                       [epoch = epoch_, i = index_ + 1] { return epoch->batch(i); });
+  if (epoch_ && index_ < epoch_->batches_) current_ = epoch_->batch(index_);
 }
 
 Epoch::iterator& Epoch::iterator::operator++() {
   ++index_;
-  if (index_ < epoch_->batches_) {
-    current_ = next_.get();
-    prefetch();
-  }
+  if (index_ < epoch_->batches_) current_ = epoch_->batch(index_);
   return *this;
 }
 

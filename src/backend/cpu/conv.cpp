@@ -281,49 +281,63 @@ void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geome
                });
 }
 
+/// Each thread owns whole images: it clears an image's gradient (small enough to stay in cache)
+/// and then adds every window's share into it. Max pooling finds each channel's winning tap with
+/// vector compares (the first maximum wins, as in the forward pass), then routes the gradient.
 template <class T>
 void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTensor& dx,
                    const Geometry& g) {
   const T* px = x.data_as<T>();
   const T* pdy = dy.data_as<T>();
   T* pdx = dx.data_as<T>();
-  std::fill(pdx, pdx + dx.count(), T(0));
   const Window2D& w = g.win;
+  std::int64_t image = g.h * g.w * g.c;
   parallel_for(g.n, 1, [&](std::int64_t b, std::int64_t e) {
     std::vector<T> best(g.c);
-    std::vector<std::int64_t> where(g.c);
-    for (std::int64_t img = b; img < e; ++img)
+    std::vector<std::int32_t> winner(g.c);
+    std::vector<std::int64_t> taps(w.kernel_h * w.kernel_w);  // offsets of in-bounds taps
+    for (std::int64_t img = b; img < e; ++img) {
+      const T* in = px + img * image;
+      T* out = pdx + img * image;
+      std::fill(out, out + image, T(0));
       for (std::int64_t oy = 0; oy < g.oh; ++oy)
         for (std::int64_t ox = 0; ox < g.ow; ++ox) {
           const T* d = pdy + ((img * g.oh + oy) * g.ow + ox) * g.c;
-          std::int64_t taps = 0;
-          std::fill(best.begin(), best.end(), -std::numeric_limits<T>::infinity());
-          std::fill(where.begin(), where.end(), -1);
-          for (int pass = 0; pass < 2; ++pass)  // average: count taps, then spread
-            for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
-              std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
-              if (iy < 0 || iy >= g.h) continue;
-              for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
-                std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
-                if (ix < 0 || ix >= g.w) continue;
-                std::int64_t at = ((img * g.h + iy) * g.w + ix) * g.c;
-                if (kind == PoolKind::max) {
-                  if (pass == 1) continue;
-                  for (std::int64_t c = 0; c < g.c; ++c)
-                    if (where[c] < 0 || px[at + c] > best[c])
-                      best[c] = px[at + c], where[c] = at + c;
-                } else if (pass == 0) {
-                  ++taps;
-                } else {
-                  T scale = T(1) / T(taps);
-                  for (std::int64_t c = 0; c < g.c; ++c) pdx[at + c] += d[c] * scale;
-                }
-              }
+          std::size_t count = 0;
+          for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
+            std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
+            if (iy < 0 || iy >= g.h) continue;
+            for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
+              std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
+              if (ix >= 0 && ix < g.w) taps[count++] = (iy * g.w + ix) * g.c;
             }
-          if (kind == PoolKind::max)
-            for (std::int64_t c = 0; c < g.c; ++c)
-              if (where[c] >= 0) pdx[where[c]] += d[c];
+          }
+          if (count == 0) continue;
+          if (kind == PoolKind::average) {
+            T scale = T(1) / T(count);
+            for (std::size_t t = 0; t < count; ++t) {
+              T* o = out + taps[t];
+#pragma omp simd
+              for (std::int64_t c = 0; c < g.c; ++c) o[c] += d[c] * scale;
+            }
+            continue;
+          }
+          std::copy_n(in + taps[0], g.c, best.data());
+          std::fill(winner.begin(), winner.end(), 0);
+          for (std::size_t t = 1; t < count; ++t) {
+            const T* v = in + taps[t];
+            T* bp = best.data();
+            std::int32_t* wp = winner.data();
+#pragma omp simd
+            for (std::int64_t c = 0; c < g.c; ++c) {
+              bool greater = v[c] > bp[c];
+              bp[c] = greater ? v[c] : bp[c];
+              wp[c] = greater ? std::int32_t(t) : wp[c];
+            }
+          }
+          for (std::int64_t c = 0; c < g.c; ++c) out[taps[winner[c]] + c] += d[c];
         }
+    }
   });
 }
 
