@@ -111,6 +111,22 @@ TEST(NN, ConvAndPoolGradients) {
     auto avgp = check_gradients([&](auto& x) { return avg_pool2d(x, {3, 2}, {1, 2}, padding); }, x);
     EXPECT_TRUE(avgp.ok) << avgp.message;
   }
+  // Windows that tile the input exactly take a separate path (each element written once).
+  auto tiled = sample({2, 4, 6, 3}, -1, 1, 7);
+  auto max_tiled = check_gradients([&](auto& x) { return max_pool2d(x, {2, 2}, {2, 2}); }, tiled);
+  EXPECT_TRUE(max_tiled.ok) << max_tiled.message;
+  auto avg_tiled = check_gradients([&](auto& x) { return avg_pool2d(x, {2, 3}, {2, 3}); }, tiled);
+  EXPECT_TRUE(avg_tiled.ok) << avg_tiled.message;
+  for (std::int64_t size : {4, 5}) {  // ties: the first maximum takes the whole gradient
+    auto g = gradient(ones<double>({1, size, size, 1}), [](const Tensor<double>& x) {
+      return sum(max_pool2d(x, {2, 2}, {2, 2}));  // 5×5: the last row and column are not read
+    });
+    auto got = g.scalars();
+    for (std::int64_t i = 0; i < size * size; ++i) {
+      std::int64_t y = i / size, x = i % size;
+      EXPECT_EQ(got[i], y % 2 == 0 && x % 2 == 0 && y < 4 && x < 4 ? 1.0 : 0.0) << size << " " << i;
+    }
+  }
   auto dil = check_gradients(
       [&](auto& x, auto& f) {
         return conv2d(x, f, {1, 1}, Padding::same, {2, 2});

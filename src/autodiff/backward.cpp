@@ -90,7 +90,7 @@ std::vector<AnyTensor> backpropagate(const AnyTensor& root, const AnyTensor& see
                 "pullback: this recording was already used by a gradient call and released");
     AnyTensor y;  // the node's own result, for pullbacks that read it (and differentiate it again)
     if (node->result.defined()) y = AnyTensor(node->result, node->shared_from_this());
-    std::vector<AnyTensor> input_grads = node->pullback(dy, y);
+    std::vector<AnyTensor> input_grads = node->pullback(std::move(dy), y);
     for (std::size_t i = 0; i < node->inputs.size() && i < input_grads.size(); ++i) {
       Node* in = node->inputs[i].get();
       if (!in || !needed[in] || !input_grads[i].defined()) continue;

@@ -27,8 +27,9 @@ struct Tape {
 
 /// Maps the gradient of an op's result to the gradients of its operands (an undefined
 /// AnyTensor where an operand gets none). `y` is the op's result when the op asked to keep it
-/// (record's `keep_result`), and undefined otherwise.
-using Pullback = std::function<std::vector<AnyTensor>(const AnyTensor& dy, const AnyTensor& y)>;
+/// (record's `keep_result`), and undefined otherwise. `dy` is handed over by value: a pullback
+/// that owns the only reference to its buffer may write its result there.
+using Pullback = std::function<std::vector<AnyTensor>(AnyTensor dy, const AnyTensor& y)>;
 
 struct Node : std::enable_shared_from_this<Node> {
   std::shared_ptr<Tape> tape;

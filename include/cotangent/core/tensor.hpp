@@ -28,7 +28,8 @@ class AnyTensor {
   DType dtype() const { return raw_.dtype; }
   Device device() const { return raw_.device; }
 
-  const RawTensor& raw() const { return raw_; }
+  const RawTensor& raw() const& { return raw_; }
+  RawTensor raw() && { return std::move(raw_); }  // hands the view (and its buffer) over
   const std::shared_ptr<detail::Node>& node() const { return node_; }
   void set_node(std::shared_ptr<detail::Node> node) { node_ = std::move(node); }
 

@@ -51,17 +51,18 @@ namespace detail {
 /// backend; composed of differentiable ops instead when the gradient is itself being recorded
 /// (higher order).
 template <FloatingPoint T>
-std::pair<Tensor<T>, Tensor<T>> epilogue_backward(const Tensor<T>& dy, const AnyTensor& y,
+std::pair<Tensor<T>, Tensor<T>> epilogue_backward(AnyTensor dy, const AnyTensor& y,
                                                   FusedActivation activation, bool bias_grad) {
   bool relu = activation == FusedActivation::relu;
   if (tracked(dy)) {
-    Tensor<T> g = relu ? relu_backward(dy, Tensor<T>(y)) : dy;
-    Tensor<T> db = bias_grad ? sum_to(g, Shape{dy.shape(-1)}) : Tensor<T>();
+    Tensor<T> g = relu ? relu_backward(Tensor<T>(dy), Tensor<T>(y)) : Tensor<T>(dy);
+    Tensor<T> db = bias_grad ? sum_to(g, Shape{g.shape(-1)}) : Tensor<T>();
     return {g, db};
   }
-  RawTensor db;
-  RawTensor g = backend_of("epilogue_backward", dy).epilogue_backward(
-      dy.raw(), relu ? y.raw() : RawTensor(), activation, bias_grad ? &db : nullptr);
+  auto& backend = backend_of("epilogue_backward", dy);
+  RawTensor raw = std::move(dy).raw(), db;
+  RawTensor g = backend.epilogue_backward(std::move(raw), relu ? y.raw() : RawTensor(),
+                                          activation, bias_grad ? &db : nullptr);
   return {wrap<T>(std::move(g)), bias_grad ? wrap<T>(std::move(db)) : Tensor<T>()};
 }
 
@@ -84,8 +85,8 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
     record(
         out, {&x, &weight, &bias},
         [x, weight, activation, tx = tracked(x), tw = tracked(weight), tb = tracked(bias)](
-            const AnyTensor& dy, const AnyTensor& y) {
-          auto [g, db] = epilogue_backward(Tensor<T>(dy), y, activation, tb);
+            AnyTensor dy, const AnyTensor& y) {
+          auto [g, db] = epilogue_backward<T>(std::move(dy), y, activation, tb);
           Tensor<T> dx = tx ? matmul(g, weight, false, true) : Tensor<T>();
           Tensor<T> dw = tw ? matmul(x, g, true, false) : Tensor<T>();
           return grads(std::move(dx), std::move(dw), std::move(db));

@@ -58,8 +58,8 @@ Tensor<T> conv2d_window(const Tensor<T>& input, const Tensor<T>& filter, const W
     record(
         y, {&input, &filter, &bias},
         [input, filter, w, depthwise, activation, ti = tracked(input), tf = tracked(filter),
-         tb = tracked(bias)](const AnyTensor& dy_, const AnyTensor& y_) {
-          auto [dy, db] = epilogue_backward(Tensor<T>(dy_), y_, activation, tb);
+         tb = tracked(bias)](AnyTensor dy_, const AnyTensor& y_) {
+          auto [dy, db] = epilogue_backward<T>(std::move(dy_), y_, activation, tb);
           Tensor<T> dx, df;  // only for tracked operands: the first layer's input needs none
           if (ti) dx = conv2d_backward_input(dy, filter, input.shape(), w, depthwise);
           if (tf) df = conv2d_backward_filter(input, dy, filter.shape(), w, depthwise);

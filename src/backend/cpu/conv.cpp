@@ -282,8 +282,9 @@ void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geome
 }
 
 /// Each thread owns whole images: it clears an image's gradient (small enough to stay in cache)
-/// and then adds every window's share into it. Max pooling finds each channel's winning tap with
-/// vector compares (the first maximum wins, as in the forward pass), then routes the gradient.
+/// and then adds every window's share into it; when the windows tile the image exactly (the
+/// usual 2×2, stride 2) each element is written once instead. Max pooling finds each channel's
+/// winning tap with vector compares (the first maximum wins, as in the forward pass).
 template <class T>
 void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTensor& dx,
                    const Geometry& g) {
@@ -292,6 +293,8 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
   T* pdx = dx.data_as<T>();
   const Window2D& w = g.win;
   std::int64_t image = g.h * g.w * g.c;
+  bool tiles = w.stride_h == w.kernel_h && w.stride_w == w.kernel_w && w.pad_top == 0 &&
+               w.pad_left == 0 && g.oh * w.kernel_h == g.h && g.ow * w.kernel_w == g.w;
   parallel_for(g.n, 1, [&](std::int64_t b, std::int64_t e) {
     std::vector<T> best(g.c);
     std::vector<std::int32_t> winner(g.c);
@@ -299,7 +302,7 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
     for (std::int64_t img = b; img < e; ++img) {
       const T* in = px + img * image;
       T* out = pdx + img * image;
-      std::fill(out, out + image, T(0));
+      if (!tiles) std::fill(out, out + image, T(0));
       for (std::int64_t oy = 0; oy < g.oh; ++oy)
         for (std::int64_t ox = 0; ox < g.ow; ++ox) {
           const T* d = pdy + ((img * g.oh + oy) * g.ow + ox) * g.c;
@@ -317,8 +320,13 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
             T scale = T(1) / T(count);
             for (std::size_t t = 0; t < count; ++t) {
               T* o = out + taps[t];
+              if (tiles) {
 #pragma omp simd
-              for (std::int64_t c = 0; c < g.c; ++c) o[c] += d[c] * scale;
+                for (std::int64_t c = 0; c < g.c; ++c) o[c] = d[c] * scale;
+              } else {
+#pragma omp simd
+                for (std::int64_t c = 0; c < g.c; ++c) o[c] += d[c] * scale;
+              }
             }
             continue;
           }
@@ -335,7 +343,16 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
               wp[c] = greater ? std::int32_t(t) : wp[c];
             }
           }
-          for (std::int64_t c = 0; c < g.c; ++c) out[taps[winner[c]] + c] += d[c];
+          if (tiles) {
+            for (std::size_t t = 0; t < count; ++t) {
+              T* o = out + taps[t];
+              const std::int32_t* wp = winner.data();
+#pragma omp simd
+              for (std::int64_t c = 0; c < g.c; ++c) o[c] = wp[c] == std::int32_t(t) ? d[c] : T(0);
+            }
+          } else {
+            for (std::int64_t c = 0; c < g.c; ++c) out[taps[winner[c]] + c] += d[c];
+          }
         }
     }
   });

@@ -46,7 +46,7 @@ class CpuBackend final : public Backend {
   RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                          std::span<const std::int64_t> after, PadMode mode) override;
   void apply_epilogue(RawTensor& y, const Epilogue& epilogue) override;
-  RawTensor epilogue_backward(const RawTensor& dy, const RawTensor& y, FusedActivation activation,
+  RawTensor epilogue_backward(RawTensor dy, const RawTensor& y, FusedActivation activation,
                               RawTensor* bias_grad) override;
   void axpby(RawTensor& y, double a, const RawTensor& x, double b) override;
   RawTensor from_host(const void* data, const Shape& shape, DType dtype) override;

@@ -61,17 +61,19 @@ void CpuBackend::apply_epilogue(RawTensor& y, const Epilogue& e) {
   });
 }
 
-RawTensor CpuBackend::epilogue_backward(const RawTensor& dy_in, const RawTensor& y_in,
+RawTensor CpuBackend::epilogue_backward(RawTensor dy_in, const RawTensor& y_in,
                                         FusedActivation activation, RawTensor* bias_grad) {
   bool relu = activation == FusedActivation::relu;
   CT_CHECK(!relu || y_in.shape == dy_in.shape,
            "epilogue_backward: gradient {} and result {} differ in shape", dy_in.shape,
            y_in.shape);
   check_bias("epilogue_backward", dy_in, nullptr);
-  RawTensor dy = dense(dy_in);
+  bool reusable = dy_in.storage.use_count() == 1 && dy_in.is_contiguous();
+  RawTensor dy = dense(std::move(dy_in));
   if (!relu && !bias_grad) return dy;
   RawTensor y = relu ? dense(y_in) : RawTensor();
-  RawTensor g = relu ? RawTensor::empty(dy.shape, dy.dtype, dy.device) : dy;
+  // Masking in place saves a buffer and the memory traffic of filling a fresh one.
+  RawTensor g = relu && !reusable ? RawTensor::empty(dy.shape, dy.dtype, dy.device) : dy;
   std::int64_t channels = dy.shape[dy.rank() - 1];
   if (bias_grad) *bias_grad = RawTensor::empty(Shape{channels}, dy.dtype, dy.device);
   floating(dy.dtype, "epilogue_backward", [&](auto tag) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 
 namespace ct::cpu::onednn {
@@ -122,6 +123,15 @@ Plan* plan_for(const Shape& input, const Shape& filter, const Window2D& w) {
   return plan->unsupported ? nullptr : plan.get();
 }
 
+/// oneDNN's reference kernels (plain loops, for layouts its JIT kernels do not cover) run 10-1000×
+/// slower than im2col + GEMM: those count as no implementation.
+template <class PrimitiveDesc>
+const PrimitiveDesc& fast(const PrimitiveDesc& pd) {
+  if (std::string_view(pd.impl_info_str()).starts_with("ref"))
+    throw dnnl::error(dnnl_unimplemented, "only a reference implementation");
+  return pd;
+}
+
 memory wrap(const memory::desc& md, const void* data) {
   return memory(md, engine(), const_cast<void*>(data));
 }
@@ -159,7 +169,7 @@ bool conv_forward(const RawTensor& x, const RawTensor& filter, RawTensor& out, c
         }
         dnnl::convolution_forward::primitive_desc pd(plan->forward_desc(bias != nullptr), attr,
                                                      engine());
-        slot.emplace(Plan::Forward{dnnl::convolution_forward(pd),
+        slot.emplace(Plan::Forward{dnnl::convolution_forward(fast(pd)),
                                    FilterLayout(plan->hwio, pd.weights_desc(), true)});
       },
       [&] {
@@ -187,7 +197,7 @@ bool conv_backward_input(const RawTensor& dy, const RawTensor& filter, RawTensor
                                                    plan->any_filter(), plan->dst, plan->strides,
                                                    plan->dilates, plan->pad_l, plan->pad_r);
         dnnl::convolution_backward_data::primitive_desc pd(desc, engine(), plan->backward_hint());
-        slot.emplace(Plan::BackwardData{dnnl::convolution_backward_data(pd),
+        slot.emplace(Plan::BackwardData{dnnl::convolution_backward_data(fast(pd)),
                                         FilterLayout(plan->hwio, pd.weights_desc(), true)});
       },
       [&] {
@@ -215,7 +225,7 @@ bool conv_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df
         dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(),
                                                               plan->backward_hint());
         slot.emplace(Plan::BackwardWeights{
-            dnnl::convolution_backward_weights(pd),
+            dnnl::convolution_backward_weights(fast(pd)),
             FilterLayout(plan->hwio, pd.diff_weights_desc(), false)});
       },
       [&] {
