@@ -10,16 +10,16 @@ epochs=${1:-1}
 limit=${2:-60000}
 dpkg -s libtorch-dev >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libtorch-dev >/dev/null; }
 cmake --preset bench >/dev/null
-cmake --build build-bench --target train_compare peak_flops ops_bench >/dev/null
+cmake --build build-bench --target train_cotangent train_libtorch peak_flops ops_bench >/dev/null
 peak=$(build-bench/bench/peak_flops)
 tuned=(env OMP_WAIT_POLICY=PASSIVE MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_TOP_PAD_=1000000000)
 results=$(mktemp)
 for model in mlp cnn; do
   flops=$([ "$model" = mlp ] && echo 241e9 || echo 5.69e12)  # training FLOPs of one epoch of 60,000 images
   for round in 1 2; do
-    build-bench/bench/train_compare cotangent $model "$epochs" "$limit" | sed "s/}$/, \"variant\": \"cotangent\", \"round\": $round, \"epoch_flops\": $flops}/" >> "$results"
-    build-bench/bench/train_compare libtorch $model "$epochs" "$limit" | sed "s/}$/, \"variant\": \"libtorch\", \"round\": $round, \"epoch_flops\": $flops}/" >> "$results"
-    "${tuned[@]}" build-bench/bench/train_compare libtorch $model "$epochs" "$limit" | sed "s/}$/, \"variant\": \"libtorch-tuned\", \"round\": $round, \"epoch_flops\": $flops}/" >> "$results"
+    build-bench/bench/train_cotangent $model "$epochs" "$limit" | sed "s/}$/, \"variant\": \"cotangent\", \"round\": $round, \"epoch_flops\": $flops}/" >> "$results"
+    build-bench/bench/train_libtorch $model "$epochs" "$limit" | sed "s/}$/, \"variant\": \"libtorch\", \"round\": $round, \"epoch_flops\": $flops}/" >> "$results"
+    "${tuned[@]}" build-bench/bench/train_libtorch $model "$epochs" "$limit" | sed "s/}$/, \"variant\": \"libtorch-tuned\", \"round\": $round, \"epoch_flops\": $flops}/" >> "$results"
   done
 done
 /usr/bin/python3 - "$results" "$peak" "$limit" <<'PY'

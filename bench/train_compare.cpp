@@ -1,14 +1,17 @@
 // One side of the training comparison: trains the talk's MLP or CNN with SGD (learning rate 0.1,
-// batch 128, seed 1) on MNIST in the same shuffled order, either with cotangent (the code path of
-// `cotangent train`) or with a LibTorch twin of the same model, and prints one JSON line:
-// seconds per epoch, images/s, test accuracy and the process's peak RSS.
-//   train_compare cotangent|libtorch mlp|cnn EPOCHS [TRAINING_LIMIT]
+// batch 128, seed 1) on MNIST in the same shuffled order and prints one JSON line: seconds per
+// epoch, images/s, test accuracy and the process's peak RSS. Built twice, so that neither side's
+// memory figure includes the other's libraries: train_cotangent (the code path of `cotangent
+// train`) and, with COTANGENT_WITH_LIBTORCH, train_libtorch (a LibTorch twin of the same model).
+//   train_cotangent|train_libtorch mlp|cnn EPOCHS [TRAINING_LIMIT]
 #include <sys/resource.h>
 
 #include <cotangent/cotangent.hpp>
 #include <cotangent/models/classifiers.hpp>
 #include <cotangent/train/trainer.hpp>
+#ifdef COTANGENT_WITH_LIBTORCH
 #include <torch/torch.h>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -46,6 +49,7 @@ void run_cotangent(const std::string& name, const data::ImageDataset& dataset,
   report("cotangent", name, seconds, images, history.back().test_accuracy, epochs);
 }
 
+#ifdef COTANGENT_WITH_LIBTORCH
 struct TorchMLP : torch::nn::Module {
   torch::nn::Linear input{784, 512}, hidden{512, 512}, output{512, 10};
   TorchMLP() {
@@ -120,31 +124,31 @@ void run_libtorch(const std::string& name, const data::ImageDataset& dataset, st
   }
   report("libtorch", name, seconds, images, accuracy, epochs);
 }
+#endif
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4) {
-    std::fprintf(stderr,
-                 "usage: train_compare cotangent|libtorch mlp|cnn EPOCHS [TRAINING_LIMIT]\n");
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s mlp|cnn EPOCHS [TRAINING_LIMIT]\n", argv[0]);
     return 2;
   }
-  std::string side = argv[1], model = argv[2];
-  std::int64_t epochs = std::atoll(argv[3]);
+  std::string model = argv[1];
+  std::int64_t epochs = std::atoll(argv[2]);
   data::DatasetOptions options;
   options.seed = 1;
   options.download = false;
-  if (argc > 4) options.training_limit = std::atoll(argv[4]);
+  if (argc > 3) options.training_limit = std::atoll(argv[3]);
   auto dataset = MNIST(128, options);
-  if (side == "cotangent") {
-    if (model == "mlp")
-      run_cotangent<models::MLP>(model, dataset, epochs);
-    else
-      run_cotangent<models::CNN>(model, dataset, epochs);
-  } else {
-    if (model == "mlp")
-      run_libtorch<TorchMLP>(model, dataset, epochs);
-    else
-      run_libtorch<TorchCNN>(model, dataset, epochs);
-  }
+#ifdef COTANGENT_WITH_LIBTORCH
+  if (model == "mlp")
+    run_libtorch<TorchMLP>(model, dataset, epochs);
+  else
+    run_libtorch<TorchCNN>(model, dataset, epochs);
+#else
+  if (model == "mlp")
+    run_cotangent<models::MLP>(model, dataset, epochs);
+  else
+    run_cotangent<models::CNN>(model, dataset, epochs);
+#endif
 }

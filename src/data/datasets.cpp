@@ -39,12 +39,13 @@ LabeledBatch ByteSamples::batch(const std::int64_t* indices, std::int64_t n) con
   RawTensor label = RawTensor::empty({n}, DType::int32, Device::cpu());
   float* pd = data.data_as<float>();
   std::int32_t* pl = label.data_as<std::int32_t>();
+  for (std::int64_t i = 0; i < n; ++i) pl[i] = labels[indices[i]];
+#pragma omp parallel for if (n * pixels >= (1 << 15))
   for (std::int64_t i = 0; i < n; ++i) {
     const std::uint8_t* src = images.data() + indices[i] * pixels;
     float* dst = pd + i * pixels;
 #pragma omp simd
     for (std::int64_t k = 0; k < pixels; ++k) dst[k] = float(src[k]) * (1.0f / 255.0f);
-    pl[i] = labels[indices[i]];
   }
   return {detail::wrap<float>(std::move(data)), detail::wrap<std::int32_t>(std::move(label))};
 }
