@@ -57,6 +57,29 @@ TEST(Linalg, MatmulValuesAndTransposes) {
   EXPECT_EQ(sum(matmul(zeros<float>({2, 0}), zeros<float>({0, 3}))).scalar(), 0);
 }
 
+TEST(Linalg, MatmulKernelsMatchDirectLoops) {
+  // Small inner dimensions (outer products at batch 1) take a direct loop, larger ones the BLAS
+  // libraries; both, with every transpose, against a plain triple loop. Large enough to split
+  // across threads.
+  for (std::int64_t k : {1, 3, 4, 5, 17})
+    for (auto [ta, tb] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
+      std::int64_t m = 70, n = 600;
+      auto a = sample(ta ? Shape{k, m} : Shape{m, k}, -1, 1, 1),
+           b = sample(tb ? Shape{n, k} : Shape{k, n}, -1, 1, 2);
+      auto as = a.scalars(), bs = b.scalars();
+      std::vector<double> expected(std::size_t(m * n), 0);
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j)
+          for (std::int64_t p = 0; p < k; ++p)
+            expected[i * n + j] += as[ta ? p * m + i : i * k + p] * bs[tb ? j * k + p : p * n + j];
+      Tensor<double> reference(expected, {m, n});
+      EXPECT_TRUE(all_close(matmul(a, b, ta, tb), reference, 1e-12, 1e-12)) << k << ta << tb;
+      EXPECT_TRUE(all_close(Tensor<double>(matmul(Tensor<float>(a), Tensor<float>(b), ta, tb)),
+                            reference, 1e-5, 1e-5))
+          << k << ta << tb;
+    }
+}
+
 TEST(Linalg, MatmulGradients) {
   for (auto [ta, tb] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
     Shape sa = ta ? Shape{4, 3} : Shape{3, 4}, sb = tb ? Shape{2, 4} : Shape{4, 2};

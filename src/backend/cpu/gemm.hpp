@@ -9,13 +9,50 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cpu_backend.hpp"
+
 namespace ct::cpu {
+
+/// Inner dimensions up to this size go to small_k_gemm.
+constexpr std::int64_t kSmallInner = 4;
+
+/// C = alpha·op(A)·B + beta·C for an inner dimension of at most kSmallInner (a weight gradient
+/// at batch 1 is an outer product). Such a product is a pass of writes over C; the libraries
+/// pack their operands first, and the direct loop measured 19 µs against oneDNN's 65 µs for
+/// 784×1×512.
+template <class T>
+void small_k_gemm(bool ta, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
+                  std::int64_t ldc) {
+  parallel_for(m, grain_for(n * std::max<std::int64_t>(k, 1)), [&](std::int64_t first,
+                                                                   std::int64_t last) {
+    for (std::int64_t i = first; i < last; ++i) {
+      T* row = c + i * ldc;
+      if (beta == T(0)) {
+        std::fill(row, row + n, T(0));
+      } else if (beta != T(1)) {
+#pragma omp simd
+        for (std::int64_t j = 0; j < n; ++j) row[j] *= beta;
+      }
+      for (std::int64_t p = 0; p < k; ++p) {
+        T coefficient = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
+        const T* bp = b + p * ldb;
+#pragma omp simd
+        for (std::int64_t j = 0; j < n; ++j) row[j] += coefficient * bp[j];
+      }
+    }
+  });
+}
 
 /// C[m, n] = alpha * op(A)[m, k] · op(B)[k, n] + beta * C, all row-major with leading dimensions.
 template <class T>
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
           std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   if (m == 0 || n == 0) return;
+  if constexpr (std::is_floating_point_v<T>) {
+    if (k <= kSmallInner && !tb)
+      return small_k_gemm(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
   if constexpr (std::is_same_v<T, float>) {
     dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   } else if constexpr (std::is_same_v<T, double>) {
