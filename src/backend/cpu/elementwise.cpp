@@ -57,6 +57,13 @@ template <class F, class T>
 void unary_kernel(const RawTensor& x, RawTensor& out) {
   const T* in = x.data_as<T>();
   T* o = out.data_as<T>();
+  if (x.is_contiguous()) {  // the common case, without the strided loop's setup
+    parallel_for(x.count(), kParallelGrain, [&](std::int64_t b, std::int64_t e) {
+#pragma omp simd
+      for (std::int64_t i = b; i < e; ++i) o[i] = F::apply(in[i]);
+    });
+    return;
+  }
   StridedLoop<2> loop(x.shape, {&out.strides, &x.strides});
   loop.run([&](std::array<std::int64_t, 2> off, std::int64_t n) {
     T* __restrict po = o + off[0];
@@ -73,10 +80,18 @@ void unary_kernel(const RawTensor& x, RawTensor& out) {
 
 template <class Out, class In, class F>
 void binary_loop(const RawTensor& a, const RawTensor& b, RawTensor& out, F f) {
-  Shape sa = broadcast_strides(a, out.shape), sb = broadcast_strides(b, out.shape);
   const In* pa0 = a.data_as<In>();
   const In* pb0 = b.data_as<In>();
   Out* po0 = out.data_as<Out>();
+  if (a.shape == out.shape && b.shape == out.shape && a.is_contiguous() && b.is_contiguous()) {
+    // No broadcasting, no strides: the common case, without the strided loop's setup.
+    parallel_for(out.count(), kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+#pragma omp simd
+      for (std::int64_t i = begin; i < end; ++i) po0[i] = f(pa0[i], pb0[i]);
+    });
+    return;
+  }
+  Shape sa = broadcast_strides(a, out.shape), sb = broadcast_strides(b, out.shape);
   StridedLoop<3> loop(out.shape, {&out.strides, &sa, &sb});
   loop.run([&](std::array<std::int64_t, 3> off, std::int64_t n) {
     Out* __restrict po = po0 + off[0];

@@ -28,17 +28,25 @@ void small_k_gemm(bool ta, std::int64_t m, std::int64_t n, std::int64_t k, T alp
                                                                    std::int64_t last) {
     for (std::int64_t i = first; i < last; ++i) {
       T* row = c + i * ldc;
-      if (beta == T(0)) {
-        std::fill(row, row + n, T(0));
-      } else if (beta != T(1)) {
-#pragma omp simd
-        for (std::int64_t j = 0; j < n; ++j) row[j] *= beta;
-      }
       for (std::int64_t p = 0; p < k; ++p) {
         T coefficient = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
         const T* bp = b + p * ldb;
+        if (p > 0 || beta == T(1)) {
 #pragma omp simd
-        for (std::int64_t j = 0; j < n; ++j) row[j] += coefficient * bp[j];
+          for (std::int64_t j = 0; j < n; ++j) row[j] += coefficient * bp[j];
+        } else if (beta == T(0)) {  // C may hold garbage: never read it
+#pragma omp simd
+          for (std::int64_t j = 0; j < n; ++j) row[j] = coefficient * bp[j];
+        } else {
+#pragma omp simd
+          for (std::int64_t j = 0; j < n; ++j) row[j] = beta * row[j] + coefficient * bp[j];
+        }
+      }
+      if (k == 0) {
+        if (beta == T(0))
+          std::fill(row, row + n, T(0));
+        else
+          for (std::int64_t j = 0; j < n; ++j) row[j] *= beta;
       }
     }
   });
