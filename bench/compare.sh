@@ -22,9 +22,16 @@ for model in mlp cnn; do
     "${tuned[@]}" build-bench/bench/train_libtorch $model "$epochs" "$limit" | sed "s/}$/, \"variant\": \"libtorch-tuned\", \"round\": $round, \"epoch_flops\": $flops}/" >> "$results"
   done
 done
-/usr/bin/python3 - "$results" "$peak" "$limit" <<'PY'
+overheads=$(mktemp)
+for round in 1 2; do
+  build-bench/bench/train_cotangent overhead | sed "s/}$/, \"variant\": \"cotangent\"}/" >> "$overheads"
+  build-bench/bench/train_libtorch overhead | sed "s/}$/, \"variant\": \"libtorch\"}/" >> "$overheads"
+  "${tuned[@]}" build-bench/bench/train_libtorch overhead | sed "s/}$/, \"variant\": \"libtorch-tuned\"}/" >> "$overheads"
+done
+/usr/bin/python3 - "$results" "$peak" "$limit" "$overheads" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
+overheads = [json.loads(line) for line in open(sys.argv[4])]
 peak, limit = float(sys.argv[2]), int(sys.argv[3])
 print(f"machine fp32 peak: {peak:.0f} GFLOP/s; images per epoch: {limit}")
 print(f"{'model':5} {'variant':15} {'s/epoch':>8} {'images/s':>9} {'% peak':>7} {'peak RSS MiB':>12} {'accuracy':>8}")
@@ -40,4 +47,10 @@ for model in ("mlp", "cnn"):
     ours = best[(model, "cotangent")]["images_per_second"]
     print(f"{model}: {ours / best[(model, 'libtorch-tuned')]['images_per_second']:.2f}x LibTorch tuned, "
           f"{ours / best[(model, 'libtorch')]['images_per_second']:.2f}x LibTorch out of the box")
+print()
+print(f"{'per-op overhead':15} {'a + b ns':>9} {'recorded ns':>11} {'MLP step, batch 1 us':>21}   (best of two runs)")
+for variant in ("cotangent", "libtorch", "libtorch-tuned"):
+    mine = [r for r in overheads if r["variant"] == variant]
+    print(f"{variant:15} {min(r['add_ns'] for r in mine):9.0f} {min(r['add_recorded_ns'] for r in mine):11.0f} "
+          f"{min(r['mlp_step_batch1_us'] for r in mine):21.0f}")
 PY

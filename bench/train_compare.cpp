@@ -4,6 +4,9 @@
 // memory figure includes the other's libraries: train_cotangent (the code path of `cotangent
 // train`) and, with COTANGENT_WITH_LIBTORCH, train_libtorch (a LibTorch twin of the same model).
 //   train_cotangent|train_libtorch mlp|cnn EPOCHS [TRAINING_LIMIT]
+// With `overhead` instead, it measures per-op costs on one-element tensors (a + b, and a + b
+// while recording for a gradient) and one MLP training step at batch 1, median of many runs.
+//   train_cotangent|train_libtorch overhead
 #include <sys/resource.h>
 
 #include <cotangent/cotangent.hpp>
@@ -13,6 +16,7 @@
 #include <torch/torch.h>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -36,6 +40,54 @@ void report(const char* side, const std::string& model, double seconds, double i
       side, model.c_str(), seconds / double(epochs), images / seconds, accuracy,
       double(peak_rss_kib()) / 1024);
 }
+
+/// Median seconds per call of `body`, timed in groups of `per_group` calls.
+template <class Body>
+double median_seconds(int groups, int per_group, Body&& body) {
+  std::vector<double> times;
+  for (int g = 0; g < groups; ++g) {
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < per_group; ++i) body();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                    per_group);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+void report_overhead(const char* side, double add, double add_recorded, double step) {
+  std::printf(
+      "{\"side\": \"%s\", \"add_ns\": %.0f, \"add_recorded_ns\": %.0f, \"mlp_step_batch1_us\": "
+      "%.0f}\n",
+      side, add * 1e9, add_recorded * 1e9, step * 1e6);
+}
+
+#ifndef COTANGENT_WITH_LIBTORCH
+void overhead() {
+  Tensor<float> a{1.0f}, b{2.0f};
+  double add = median_seconds(50, 20000, [&] { Tensor<float> y = a + b; (void)y; });
+  // Forward only, recording: 100 adds inside a gradient call that stops before the backward pass.
+  double chain = median_seconds(50, 200, [&] {
+    auto result = value_with_pullback(Tensor<float>{1.0f}, [&](const Tensor<float>& x) {
+      Tensor<float> y = x;
+      for (int i = 0; i < 100; ++i) y = y + b;
+      return y;
+    });
+    (void)result;
+  });
+  default_generator().reseed(1);
+  models::MLP model;
+  SGD optimizer(model, {.learning_rate = 0.01f});
+  auto image = random_uniform<float>({1, 28, 28, 1});
+  Tensor<std::int32_t> label{3};
+  double step = median_seconds(50, 40, [&] {
+    auto grad = gradient(
+        model, [&](const models::MLP& m) { return softmax_cross_entropy(m(image), label); });
+    optimizer.update(model, grad);
+  });
+  report_overhead("cotangent", add, chain / 100, step);
+}
+#endif
 
 template <class Model>
 void run_cotangent(const std::string& name, const data::ImageDataset& dataset,
@@ -124,16 +176,40 @@ void run_libtorch(const std::string& name, const data::ImageDataset& dataset, st
   }
   report("libtorch", name, seconds, images, accuracy, epochs);
 }
+
+void overhead() {
+  torch::NoGradGuard no_grad;
+  auto a = torch::ones({1}), b = torch::ones({1});
+  double add = median_seconds(50, 20000, [&] { auto y = a + b; (void)y; });
+  double chain = median_seconds(50, 200, [&] {
+    torch::AutoGradMode recording(true);
+    auto y = torch::ones({1}).requires_grad_(true);
+    for (int i = 0; i < 100; ++i) y = y + b;
+  });
+  torch::AutoGradMode enable(true);
+  torch::manual_seed(1);
+  auto net = std::make_shared<TorchMLP>();
+  torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(0.01));
+  auto image = torch::rand({1, 1, 28, 28});
+  auto label = torch::tensor({3}, torch::kInt64);
+  double step = median_seconds(50, 40, [&] {
+    optimizer.zero_grad();
+    torch::nn::functional::cross_entropy(net->forward(image), label).backward();
+    optimizer.step();
+  });
+  report_overhead("libtorch", add, chain / 100, step);
+}
 #endif
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: %s mlp|cnn EPOCHS [TRAINING_LIMIT]\n", argv[0]);
+  if (argc < 2 || (argc < 3 && std::string(argv[1]) != "overhead")) {
+    std::fprintf(stderr, "usage: %s mlp|cnn EPOCHS [TRAINING_LIMIT] | overhead\n", argv[0]);
     return 2;
   }
   std::string model = argv[1];
+  if (model == "overhead") return overhead(), 0;
   std::int64_t epochs = std::atoll(argv[2]);
   data::DatasetOptions options;
   options.seed = 1;
