@@ -59,9 +59,9 @@ TEST(Linalg, MatmulValuesAndTransposes) {
 
 TEST(Linalg, MatmulKernelsMatchDirectLoops) {
   // Small inner dimensions (outer products at batch 1) take a direct loop, larger ones the BLAS
-  // libraries; both, with every transpose, against a plain triple loop. Large enough to split
-  // across threads.
-  for (std::int64_t k : {1, 3, 4, 5, 17})
+  // libraries (and A·Bᵀ from an inner dimension of 64 oneDNN's matmul primitive); all, with
+  // every transpose, against a plain triple loop. Large enough to split across threads.
+  for (std::int64_t k : {1, 3, 4, 5, 17, 100})
     for (auto [ta, tb] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
       std::int64_t m = 70, n = 600;
       auto a = sample(ta ? Shape{k, m} : Shape{m, k}, -1, 1, 1),

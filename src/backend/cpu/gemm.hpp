@@ -1,8 +1,9 @@
 #pragma once
-// Row-major GEMM: oneDNN for float (its JIT picks the widest vector ISA the CPU has, where
+// Row-major GEMM. float goes to oneDNN (its JIT picks the widest vector ISA the CPU has, where
 // OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs newer than it knows: 60 vs 300 GFLOP/s at
-// 128×784×512 here), OpenBLAS for double, a plain loop for integers. Both libraries run on
-// the same OpenMP runtime as the library's own loops.
+// 128×784×512 here): sgemm, or the matmul primitive for A·Bᵀ, where it is faster. double goes
+// to OpenBLAS; integers and tiny inner dimensions to direct loops. Both libraries run on the
+// same OpenMP runtime as the library's own loops.
 #include <cblas.h>
 #include <dnnl.h>
 
@@ -10,6 +11,7 @@
 #include <type_traits>
 
 #include "cpu_backend.hpp"
+#include "onednn_matmul.hpp"
 
 namespace ct::cpu {
 
@@ -62,6 +64,8 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T al
       return small_k_gemm(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
   if constexpr (std::is_same_v<T, float>) {
+    if (tb && !ta && alpha == 1 && beta == 0 && onednn::prefers_matmul_transposed_b(m, k))
+      return onednn::matmul_transposed_b(m, n, k, a, lda, b, ldb, c, ldc);
     dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   } else if constexpr (std::is_same_v<T, double>) {
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
