@@ -14,6 +14,9 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
+/// Plans kept per thread; a program that keeps changing shapes starts over past this many.
+constexpr std::size_t kMaxPlans = 256;
+
 dnnl::engine& engine() {
   static dnnl::engine cpu(dnnl::engine::kind::cpu, 0);
   return cpu;
@@ -118,6 +121,7 @@ struct Plan {
 Plan* plan_for(const Shape& input, const Shape& filter, const Window2D& w) {
   thread_local std::unordered_map<Geometry, std::unique_ptr<Plan>, GeometryHash> plans;
   auto key = geometry_of(input, filter, w);
+  if (plans.size() >= kMaxPlans && !plans.count(key)) plans.clear();  // shapes that keep changing
   auto& plan = plans[key];
   if (!plan) plan = std::make_unique<Plan>(key);
   return plan->unsupported ? nullptr : plan.get();
