@@ -239,43 +239,57 @@ void depthwise_backward_filter(const RawTensor& x, const RawTensor& dy, RawTenso
   }
 }
 
+/// Offsets, within one image, of the in-bounds taps of the pooling window at output (oy, ox);
+/// returns how many there are.
+inline std::size_t window_taps(const Geometry& g, std::int64_t oy, std::int64_t ox,
+                               std::int64_t* taps) {
+  const Window2D& w = g.win;
+  std::size_t count = 0;
+  for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
+    std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
+    if (iy < 0 || iy >= g.h) continue;
+    for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
+      std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
+      if (ix >= 0 && ix < g.w) taps[count++] = (iy * g.w + ix) * g.c;
+    }
+  }
+  return count;
+}
+
 template <class T>
 void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geometry& g) {
   const T* px = x.data_as<T>();
   T* py = out.data_as<T>();
-  const Window2D& w = g.win;
-  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * w.kernel_h * w.kernel_w),
+  std::int64_t image = g.h * g.w * g.c;
+  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * g.win.kernel_h * g.win.kernel_w),
                [&](std::int64_t b, std::int64_t e) {
-                 std::vector<T> acc(g.c);
+                 std::vector<std::int64_t> taps(g.win.kernel_h * g.win.kernel_w);
                  for (std::int64_t row = b; row < e; ++row) {
-                   std::int64_t img = row / g.oh, oy = row % g.oh;
+                   const T* in = px + (row / g.oh) * image;
                    for (std::int64_t ox = 0; ox < g.ow; ++ox) {
-                     std::fill(acc.begin(), acc.end(),
-                               kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0));
-                     std::int64_t taps = 0;
-                     for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
-                       std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
-                       if (iy < 0 || iy >= g.h) continue;
-                       for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
-                         std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
-                         if (ix < 0 || ix >= g.w) continue;
-                         const T* in = px + ((img * g.h + iy) * g.w + ix) * g.c;
-                         ++taps;
-                         if (kind == PoolKind::max) {
+                     T* o = py + (row * g.ow + ox) * g.c;
+                     std::size_t count = window_taps(g, row % g.oh, ox, taps.data());
+                     if (count == 0) {
+                       std::fill(o, o + g.c,
+                                 kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0));
+                       continue;
+                     }
+                     std::copy_n(in + taps[0], g.c, o);
+                     for (std::size_t t = 1; t < count; ++t) {
+                       const T* v = in + taps[t];
+                       if (kind == PoolKind::max) {
 #pragma omp simd
-                           for (std::int64_t c = 0; c < g.c; ++c)
-                             acc[c] = in[c] > acc[c] ? in[c] : acc[c];
-                         } else {
+                         for (std::int64_t c = 0; c < g.c; ++c) o[c] = v[c] > o[c] ? v[c] : o[c];
+                       } else {
 #pragma omp simd
-                           for (std::int64_t c = 0; c < g.c; ++c) acc[c] += in[c];
-                         }
+                         for (std::int64_t c = 0; c < g.c; ++c) o[c] += v[c];
                        }
                      }
-                     T* o = py + ((img * g.oh + oy) * g.ow + ox) * g.c;
-                     T scale = kind == PoolKind::average ? T(1) / T(std::max<std::int64_t>(taps, 1))
-                                                         : T(1);
-                     for (std::int64_t c = 0; c < g.c; ++c)
-                       o[c] = kind == PoolKind::max ? acc[c] : acc[c] * scale;
+                     if (kind == PoolKind::average) {
+                       T scale = T(1) / T(count);
+#pragma omp simd
+                       for (std::int64_t c = 0; c < g.c; ++c) o[c] *= scale;
+                     }
                    }
                  }
                });
@@ -306,15 +320,7 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
       for (std::int64_t oy = 0; oy < g.oh; ++oy)
         for (std::int64_t ox = 0; ox < g.ow; ++ox) {
           const T* d = pdy + ((img * g.oh + oy) * g.ow + ox) * g.c;
-          std::size_t count = 0;
-          for (std::int64_t ky = 0; ky < w.kernel_h; ++ky) {
-            std::int64_t iy = oy * w.stride_h + ky - w.pad_top;
-            if (iy < 0 || iy >= g.h) continue;
-            for (std::int64_t kx = 0; kx < w.kernel_w; ++kx) {
-              std::int64_t ix = ox * w.stride_w + kx - w.pad_left;
-              if (ix >= 0 && ix < g.w) taps[count++] = (iy * g.w + ix) * g.c;
-            }
-          }
+          std::size_t count = window_taps(g, oy, ox, taps.data());
           if (count == 0) continue;
           if (kind == PoolKind::average) {
             T scale = T(1) / T(count);

@@ -59,6 +59,18 @@ struct FilterLayout {
     reorder.emplace(to_wanted ? dnnl::reorder::primitive_desc(engine(), hwio, engine(), wanted)
                               : dnnl::reorder::primitive_desc(engine(), wanted, engine(), hwio));
   }
+
+  /// The filter as the primitive reads it (our HWIO memory itself when the layouts agree).
+  memory read_from(memory hwio) {
+    if (!buffer) return hwio;
+    reorder->execute(stream(), hwio, *buffer);
+    return *buffer;
+  }
+  /// Where the primitive writes the filter gradient; write_back then moves it into `hwio`.
+  memory target(const memory& hwio) const { return buffer ? *buffer : hwio; }
+  void write_back(memory hwio) {
+    if (buffer) reorder->execute(stream(), *buffer, hwio);
+  }
 };
 
 /// Everything oneDNN needs for one geometry, created on first use of each direction.
@@ -177,9 +189,7 @@ bool conv_forward(const RawTensor& x, const RawTensor& filter, RawTensor& out, c
                                    FilterLayout(plan->hwio, pd.weights_desc(), true)});
       },
       [&] {
-        memory user_filter = wrap(plan->hwio, filter.data());
-        memory weights = slot->filter.buffer ? *slot->filter.buffer : user_filter;
-        if (slot->filter.reorder) slot->filter.reorder->execute(stream(), user_filter, weights);
+        memory weights = slot->filter.read_from(wrap(plan->hwio, filter.data()));
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(plan->src, x.data())},
                                              {DNNL_ARG_WEIGHTS, weights},
                                              {DNNL_ARG_DST, wrap(plan->dst, out.data())}};
@@ -205,9 +215,7 @@ bool conv_backward_input(const RawTensor& dy, const RawTensor& filter, RawTensor
                                         FilterLayout(plan->hwio, pd.weights_desc(), true)});
       },
       [&] {
-        memory user_filter = wrap(plan->hwio, filter.data());
-        memory weights = slot->filter.buffer ? *slot->filter.buffer : user_filter;
-        if (slot->filter.reorder) slot->filter.reorder->execute(stream(), user_filter, weights);
+        memory weights = slot->filter.read_from(wrap(plan->hwio, filter.data()));
         slot->primitive.execute(stream(), {{DNNL_ARG_DIFF_DST, wrap(plan->dst, dy.data())},
                                            {DNNL_ARG_WEIGHTS, weights},
                                            {DNNL_ARG_DIFF_SRC, wrap(plan->src, dx.data())}});
@@ -234,11 +242,10 @@ bool conv_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df
       },
       [&] {
         memory user_filter = wrap(plan->hwio, df.data());
-        memory weights = slot->filter.buffer ? *slot->filter.buffer : user_filter;
         slot->primitive.execute(stream(), {{DNNL_ARG_SRC, wrap(plan->src, x.data())},
                                            {DNNL_ARG_DIFF_DST, wrap(plan->dst, dy.data())},
-                                           {DNNL_ARG_DIFF_WEIGHTS, weights}});
-        if (slot->filter.reorder) slot->filter.reorder->execute(stream(), weights, user_filter);
+                                           {DNNL_ARG_DIFF_WEIGHTS, slot->filter.target(user_filter)}});
+        slot->filter.write_back(user_filter);
       });
 }
 
