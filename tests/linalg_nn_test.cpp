@@ -342,3 +342,32 @@ TEST(NN, FusedOpsRejectMismatchedBiases) {
       },
       {"linear", "bias [3]", "[3, 5]"});
 }
+
+TEST(NN, WinogradAndDirectConvolutionsMatchFloat64) {
+  // 3×3, stride 1, 32 -> 64 channels: eligible for Winograd. Both algorithms, forward and both
+  // gradients, against the float64 convolution; the option switches between them at any time.
+  auto x = sample({4, 10, 9, 32}, -1, 1), f = sample({3, 3, 32, 64}, -0.3, 0.3, 2),
+       b = sample({64}, -0.5, 0.5, 3);
+  auto loss = [](const auto& x, const auto& f, const auto& b) {
+    return sum(square(relu(conv2d(x, f) + b) - 0.1));
+  };
+  auto y = relu(conv2d(x, f) + b);
+  auto [gx, gf, gb] = gradient(x, f, b, loss);
+  auto relative = [](const Tensor<double>& got, const Tensor<double>& want) {
+    return max(abs(got - want)).scalar() / max(abs(want)).scalar();
+  };
+  for (bool winograd : {true, false}) {
+    SCOPED_TRACE(winograd ? "winograd" : "direct");
+    kernel_options().winograd = winograd;
+    Conv2D<float> layer(Tensor<float>(f), Tensor<float>(b), relu<float>);
+    auto x32 = Tensor<float>(x);
+    auto [grads32, gx32] = gradient(layer, x32, [](const auto& layer, const auto& x) {
+      return sum(square(layer(x) - 0.1f));
+    });
+    EXPECT_LT(relative(Tensor<double>(layer(x32)), y), 1e-5);
+    EXPECT_LT(relative(Tensor<double>(gx32), gx), 1e-5);
+    EXPECT_LT(relative(Tensor<double>(grads32.filter), gf), 1e-5);
+    EXPECT_LT(relative(Tensor<double>(grads32.bias), gb), 1e-5);
+  }
+  kernel_options().winograd = true;
+}

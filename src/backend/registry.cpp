@@ -16,6 +16,11 @@ Backend& backend_for(Device device) {
   return *b;
 }
 
+KernelOptions& kernel_options() {
+  static KernelOptions options;
+  return options;
+}
+
 void register_backend(Device::Kind kind, Device::Mode mode, Backend* backend) {
   backends[int(kind)][int(mode)] = backend;
 }
