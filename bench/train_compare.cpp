@@ -48,8 +48,9 @@ double median_seconds(int groups, int per_group, Body&& body) {
   for (int g = 0; g < groups; ++g) {
     auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < per_group; ++i) body();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
-                    per_group);
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+        per_group);
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -65,7 +66,10 @@ void report_overhead(const char* side, double add, double add_recorded, double s
 #ifndef COTANGENT_WITH_LIBTORCH
 void overhead() {
   Tensor<float> a{1.0f}, b{2.0f};
-  double add = median_seconds(50, 20000, [&] { Tensor<float> y = a + b; (void)y; });
+  double add = median_seconds(50, 20000, [&] {
+    Tensor<float> y = a + b;
+    (void)y;
+  });
   // Forward only, recording: 100 adds inside a gradient call that stops before the backward pass.
   double chain = median_seconds(50, 200, [&] {
     auto result = value_with_pullback(Tensor<float>{1.0f}, [&](const Tensor<float>& x) {
@@ -180,7 +184,10 @@ void run_libtorch(const std::string& name, const data::ImageDataset& dataset, st
 void overhead() {
   torch::NoGradGuard no_grad;
   auto a = torch::ones({1}), b = torch::ones({1});
-  double add = median_seconds(50, 20000, [&] { auto y = a + b; (void)y; });
+  double add = median_seconds(50, 20000, [&] {
+    auto y = a + b;
+    (void)y;
+  });
   double chain = median_seconds(50, 200, [&] {
     torch::AutoGradMode recording(true);
     auto y = torch::ones({1}).requires_grad_(true);

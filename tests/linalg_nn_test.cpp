@@ -271,8 +271,7 @@ TEST(NN, FusedBiasAndReluGradients) {
         [&](auto& m, auto& w, auto& b) { return detail::linear(m, w, b, activation); }, m, w, b);
     EXPECT_TRUE(linear.ok) << linear.message;
     auto no_bias = check_gradients(
-        [&](auto& m, auto& w) { return detail::linear(m, w, Tensor<double>(), activation); }, m,
-        w);
+        [&](auto& m, auto& w) { return detail::linear(m, w, Tensor<double>(), activation); }, m, w);
     EXPECT_TRUE(no_bias.ok) << no_bias.message;
     auto second = check_second_order(
         [&](const Tensor<double>& w) { return sum(square(detail::linear(m, w, b, activation))); },
@@ -280,8 +279,8 @@ TEST(NN, FusedBiasAndReluGradients) {
     EXPECT_TRUE(second.ok) << second.message;
     auto second_conv = check_second_order(
         [&](const Tensor<double>& f) {
-          return sum(square(detail::conv2d_fused(x, f, b, activation, {1, 1}, Padding::valid,
-                                                 {1, 1})));
+          return sum(
+              square(detail::conv2d_fused(x, f, b, activation, {1, 1}, Padding::valid, {1, 1})));
         },
         f);
     EXPECT_TRUE(second_conv.ok) << second_conv.message;
@@ -309,7 +308,8 @@ TEST(NN, FusedLayersMatchTheirComposition) {
   EXPECT_TRUE(all_close(Tensor<double>(model_grad.bias), gb, 1e-3, 1e-3));
 
   // Dense: relu and the identity are fused, any other activation composes.
-  auto m = sample({300, 40}, -1, 1, 4), w = sample({40, 130}, -1, 1, 5), c = sample({130}, -1, 1, 6);
+  auto m = sample({300, 40}, -1, 1, 4), w = sample({40, 130}, -1, 1, 5),
+       c = sample({130}, -1, 1, 6);
   for (ActivationFunction<double> activation : {relu<double>, identity<double>, tanh<double>}) {
     Dense<double> dense(w, c, activation);
     auto fused_loss = [&](const Dense<double>& d) { return sum(square(d(m) - 0.25)); };
@@ -331,8 +331,8 @@ TEST(NN, FusedOpsRejectMismatchedBiases) {
   expect_error<ShapeError>(
       [&] {
         (void)detail::conv2d_fused(zeros<float>({1, 4, 4, 2}), zeros<float>({3, 3, 2, 5}),
-                                   zeros<float>({4}), FusedActivation::relu, {1, 1},
-                                   Padding::valid, {1, 1});
+                                   zeros<float>({4}), FusedActivation::relu, {1, 1}, Padding::valid,
+                                   {1, 1});
       },
       {"conv2d", "bias [4]", "[3, 3, 2, 5]"});
   expect_error<ShapeError>(
@@ -361,9 +361,8 @@ TEST(NN, WinogradAndDirectConvolutionsMatchFloat64) {
     kernel_options().winograd = winograd;
     Conv2D<float> layer(Tensor<float>(f), Tensor<float>(b), relu<float>);
     auto x32 = Tensor<float>(x);
-    auto [grads32, gx32] = gradient(layer, x32, [](const auto& layer, const auto& x) {
-      return sum(square(layer(x) - 0.1f));
-    });
+    auto [grads32, gx32] = gradient(
+        layer, x32, [](const auto& layer, const auto& x) { return sum(square(layer(x) - 0.1f)); });
     EXPECT_LT(relative(Tensor<double>(layer(x32)), y), 1e-5);
     EXPECT_LT(relative(Tensor<double>(gx32), gx), 1e-5);
     EXPECT_LT(relative(Tensor<double>(grads32.filter), gf), 1e-5);

@@ -115,8 +115,8 @@ class Backend {
   /// The epilogue's backward pass in one sweep: returns dy masked by the activation (read off
   /// its result y) and, when `bias_grad` is given, sets it to that gradient summed over all but
   /// the last dimension. Writes into dy's buffer when nothing else refers to it.
-  virtual RawTensor epilogue_backward(RawTensor dy, const RawTensor& y,
-                                      FusedActivation activation, RawTensor* bias_grad) = 0;
+  virtual RawTensor epilogue_backward(RawTensor dy, const RawTensor& y, FusedActivation activation,
+                                      RawTensor* bias_grad) = 0;
 
   /// y = a·y + b·x in place (same shape and dtype, y contiguous): fused optimizer updates.
   virtual void axpby(RawTensor& y, double a, const RawTensor& x, double b) = 0;

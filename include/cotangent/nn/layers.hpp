@@ -77,9 +77,10 @@ struct Dense {
   Tensor<T> operator()(const Tensor<T>& input) const {
     CT_CHECK(input.rank() >= 1 && input.shape(-1) == weight.shape(0),
              "Dense: input {} does not end in {} features", input.shape(), weight.shape(0));
-    if (auto fused = detail::fusable(activation); fused && input.rank() <= 2 && weight.rank() == 2) {
-      Tensor<T> y = detail::linear(input.rank() == 1 ? expand_dims(input, 0) : input, weight, bias,
-                                   *fused);
+    if (auto fused = detail::fusable(activation);
+        fused && input.rank() <= 2 && weight.rank() == 2) {
+      Tensor<T> y =
+          detail::linear(input.rank() == 1 ? expand_dims(input, 0) : input, weight, bias, *fused);
       return input.rank() == 1 ? squeeze(y, {0}) : y;
     }
     Tensor<T> y = matmul(input.rank() == 1 ? expand_dims(input, 0) : input, weight);

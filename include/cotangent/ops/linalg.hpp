@@ -61,8 +61,8 @@ std::pair<Tensor<T>, Tensor<T>> epilogue_backward(AnyTensor dy, const AnyTensor&
   }
   auto& backend = backend_of("epilogue_backward", dy);
   RawTensor raw = std::move(dy).raw(), db;
-  RawTensor g = backend.epilogue_backward(std::move(raw), relu ? y.raw() : RawTensor(),
-                                          activation, bias_grad ? &db : nullptr);
+  RawTensor g = backend.epilogue_backward(std::move(raw), relu ? y.raw() : RawTensor(), activation,
+                                          bias_grad ? &db : nullptr);
   return {wrap<T>(std::move(g)), bias_grad ? wrap<T>(std::move(db)) : Tensor<T>()};
 }
 

@@ -261,38 +261,38 @@ void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geome
   const T* px = x.data_as<T>();
   T* py = out.data_as<T>();
   std::int64_t image = g.h * g.w * g.c;
-  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * g.win.kernel_h * g.win.kernel_w),
-               [&](std::int64_t b, std::int64_t e) {
-                 std::vector<std::int64_t> taps(g.win.kernel_h * g.win.kernel_w);
-                 for (std::int64_t row = b; row < e; ++row) {
-                   const T* in = px + (row / g.oh) * image;
-                   for (std::int64_t ox = 0; ox < g.ow; ++ox) {
-                     T* o = py + (row * g.ow + ox) * g.c;
-                     std::size_t count = window_taps(g, row % g.oh, ox, taps.data());
-                     if (count == 0) {
-                       std::fill(o, o + g.c,
-                                 kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0));
-                       continue;
-                     }
-                     std::copy_n(in + taps[0], g.c, o);
-                     for (std::size_t t = 1; t < count; ++t) {
-                       const T* v = in + taps[t];
-                       if (kind == PoolKind::max) {
+  T empty = kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0);
+  auto rows = [&](std::int64_t first, std::int64_t last) {  // rows of the output: (image, oy)
+    std::vector<std::int64_t> taps(g.win.kernel_h * g.win.kernel_w);
+    for (std::int64_t row = first; row < last; ++row) {
+      const T* in = px + (row / g.oh) * image;
+      for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+        T* o = py + (row * g.ow + ox) * g.c;
+        std::size_t count = window_taps(g, row % g.oh, ox, taps.data());
+        if (count == 0) {
+          std::fill(o, o + g.c, empty);
+          continue;
+        }
+        std::copy_n(in + taps[0], g.c, o);
+        for (std::size_t t = 1; t < count; ++t) {
+          const T* v = in + taps[t];
+          if (kind == PoolKind::max) {
 #pragma omp simd
-                         for (std::int64_t c = 0; c < g.c; ++c) o[c] = v[c] > o[c] ? v[c] : o[c];
-                       } else {
+            for (std::int64_t c = 0; c < g.c; ++c) o[c] = v[c] > o[c] ? v[c] : o[c];
+          } else {
 #pragma omp simd
-                         for (std::int64_t c = 0; c < g.c; ++c) o[c] += v[c];
-                       }
-                     }
-                     if (kind == PoolKind::average) {
-                       T scale = T(1) / T(count);
+            for (std::int64_t c = 0; c < g.c; ++c) o[c] += v[c];
+          }
+        }
+        if (kind == PoolKind::average) {
+          T scale = T(1) / T(count);
 #pragma omp simd
-                       for (std::int64_t c = 0; c < g.c; ++c) o[c] *= scale;
-                     }
-                   }
-                 }
-               });
+          for (std::int64_t c = 0; c < g.c; ++c) o[c] *= scale;
+        }
+      }
+    }
+  };
+  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * g.win.kernel_h * g.win.kernel_w), rows);
 }
 
 /// Each thread owns whole images: it clears an image's gradient (small enough to stay in cache)

@@ -65,8 +65,7 @@ RawTensor CpuBackend::epilogue_backward(RawTensor dy_in, const RawTensor& y_in,
                                         FusedActivation activation, RawTensor* bias_grad) {
   bool relu = activation == FusedActivation::relu;
   CT_CHECK(!relu || y_in.shape == dy_in.shape,
-           "epilogue_backward: gradient {} and result {} differ in shape", dy_in.shape,
-           y_in.shape);
+           "epilogue_backward: gradient {} and result {} differ in shape", dy_in.shape, y_in.shape);
   check_bias("epilogue_backward", dy_in, nullptr);
   bool reusable = dy_in.storage.use_count() == 1 && dy_in.is_contiguous();
   RawTensor dy = dense(std::move(dy_in));

@@ -24,12 +24,14 @@ constexpr std::int64_t kSmallInner = 4;
 /// 784×1×512.
 template <class T>
 void small_k_gemm(bool ta, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
-                  std::int64_t ldc) {
-  parallel_for(m, grain_for(n * std::max<std::int64_t>(k, 1)), [&](std::int64_t first,
-                                                                   std::int64_t last) {
+                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  auto rows = [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t i = first; i < last; ++i) {
       T* row = c + i * ldc;
+      if (k == 0) {
+        for (std::int64_t j = 0; j < n; ++j) row[j] = beta == T(0) ? T(0) : beta * row[j];
+        continue;
+      }
       for (std::int64_t p = 0; p < k; ++p) {
         T coefficient = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
         const T* bp = b + p * ldb;
@@ -44,14 +46,9 @@ void small_k_gemm(bool ta, std::int64_t m, std::int64_t n, std::int64_t k, T alp
           for (std::int64_t j = 0; j < n; ++j) row[j] = beta * row[j] + coefficient * bp[j];
         }
       }
-      if (k == 0) {
-        if (beta == T(0))
-          std::fill(row, row + n, T(0));
-        else
-          for (std::int64_t j = 0; j < n; ++j) row[j] *= beta;
-      }
     }
-  });
+  };
+  parallel_for(m, grain_for(n * std::max<std::int64_t>(k, 1)), rows);
 }
 
 /// C[m, n] = alpha * op(A)[m, k] · op(B)[k, n] + beta * C, all row-major with leading dimensions.

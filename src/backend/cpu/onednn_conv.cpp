@@ -193,11 +193,13 @@ struct Plan {
   }
 
   dnnl::convolution_forward::desc forward_desc(bool winograd, bool with_bias) const {
+    using Desc = dnnl::convolution_forward::desc;
+    auto kind = dnnl::prop_kind::forward_training;
     if (with_bias)
-      return {dnnl::prop_kind::forward_training, algorithm(winograd), source(winograd), any(hwio),
-              bias, destination(winograd), strides, dilates, pad_l, pad_r};
-    return {dnnl::prop_kind::forward_training, algorithm(winograd), source(winograd), any(hwio),
-            destination(winograd), strides, dilates, pad_l, pad_r};
+      return Desc(kind, algorithm(winograd), source(winograd), any(hwio), bias,
+                  destination(winograd), strides, dilates, pad_l, pad_r);
+    return Desc(kind, algorithm(winograd), source(winograd), any(hwio), destination(winograd),
+                strides, dilates, pad_l, pad_r);
   }
 
   const dnnl::convolution_forward::primitive_desc& backward_hint(bool winograd) {
@@ -310,8 +312,7 @@ bool conv_backward_input(const RawTensor& dy, const RawTensor& filter, RawTensor
         auto pd = plan->first_available([&](bool winograd) {
           dnnl::convolution_backward_data::desc desc(
               Plan::algorithm(winograd), plan->source(winograd), plan->any(plan->hwio),
-              plan->destination(winograd), plan->strides, plan->dilates, plan->pad_l,
-              plan->pad_r);
+              plan->destination(winograd), plan->strides, plan->dilates, plan->pad_l, plan->pad_r);
           return fast(dnnl::convolution_backward_data::primitive_desc(
               desc, engine(), plan->backward_hint(winograd)));
         });
@@ -345,16 +346,14 @@ bool conv_backward_filter(const RawTensor& x, const RawTensor& dy, RawTensor& df
         auto pd = plan->first_available([&](bool winograd) {
           dnnl::convolution_backward_weights::desc desc(
               Plan::algorithm(winograd), plan->source(winograd), plan->any(plan->hwio),
-              plan->destination(winograd), plan->strides, plan->dilates, plan->pad_l,
-              plan->pad_r);
+              plan->destination(winograd), plan->strides, plan->dilates, plan->pad_l, plan->pad_r);
           return fast(dnnl::convolution_backward_weights::primitive_desc(
               desc, engine(), plan->backward_hint(winograd)));
         });
-        slot.emplace(Plan::BackwardWeights{
-            dnnl::convolution_backward_weights(pd),
-            FilterLayout(plan->hwio, pd.diff_weights_desc(), false),
-            ActivationLayout(plan->src, pd.src_desc(), true),
-            ActivationLayout(plan->dst, pd.diff_dst_desc(), true)});
+        slot.emplace(Plan::BackwardWeights{dnnl::convolution_backward_weights(pd),
+                                           FilterLayout(plan->hwio, pd.diff_weights_desc(), false),
+                                           ActivationLayout(plan->src, pd.src_desc(), true),
+                                           ActivationLayout(plan->dst, pd.diff_dst_desc(), true)});
       },
       [&] {
         memory user_filter = wrap(plan->hwio, df.data());
