@@ -1,7 +1,9 @@
 #pragma once
-// float32 convolution through oneDNN's primitives (JIT kernels for the CPU's widest vector ISA),
-// on our NHWC activations directly; only the small filter is reordered into the blocked layout
-// the primitive prefers. Primitives are created once per geometry and thread, then reused.
+// float32 convolution through oneDNN's primitives (JIT kernels for the CPU's widest vector ISA).
+// Direct convolution runs on our NHWC activations, with only the small filter reordered into the
+// layout the primitive prefers; Winograd (kernel_options().winograd) runs in oneDNN's blocked
+// layout, each activation reordered once per pass. Primitives are created once per geometry and
+// thread, then reused.
 #include "cotangent/backend/backend.hpp"
 
 namespace ct::cpu::onednn {
