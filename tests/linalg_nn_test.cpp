@@ -266,6 +266,13 @@ TEST(NN, FusedBiasAndReluGradients) {
         },
         x, f, b);
     EXPECT_TRUE(conv.ok) << conv.message;
+    auto d = sample({3, 2, 2, 3}, -1, 1, 8), db = sample({6}, -0.5, 0.5, 9);
+    auto depthwise = check_gradients(
+        [&](auto& x, auto& d, auto& db) {
+          return detail::conv2d_fused(x, d, db, activation, {1, 2}, Padding::same, {1, 1}, true);
+        },
+        x, d, db);
+    EXPECT_TRUE(depthwise.ok) << depthwise.message;
     auto m = sample({4, 6}, -1, 1, 4), w = sample({6, 3}, -1, 1, 5);
     auto linear = check_gradients(
         [&](auto& m, auto& w, auto& b) { return detail::linear(m, w, b, activation); }, m, w, b);

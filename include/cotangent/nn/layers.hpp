@@ -156,6 +156,9 @@ struct DepthwiseConv2D {
         padding(padding) {}
 
   Tensor<T> operator()(const Tensor<T>& input) const {
+    if (auto fused = detail::fusable(activation))
+      return detail::conv2d_fused(input, filter, bias, *fused, strides, padding, {1, 1},
+                                  /*depthwise=*/true);
     Tensor<T> y = depthwise_conv2d(input, filter, strides, padding);
     if (bias.defined()) y = y + bias;
     return activation ? activation(y) : y;

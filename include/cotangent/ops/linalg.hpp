@@ -74,10 +74,11 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   auto& backend = backend_of("linear", x, weight);
   CT_CHECK(x.rank() == 2 && weight.rank() == 2 && x.shape(1) == weight.shape(0),
            "linear: input {} and weight {} do not multiply", x.shape(), weight.shape());
-  if (bias.defined())
+  if (bias.defined()) {
     CT_CHECK(bias.rank() == 1 && bias.shape(0) == weight.shape(1),
              "linear: bias {} does not match weight {}", bias.shape(), weight.shape());
-  if (bias.defined()) backend_of("linear", x, bias);
+    backend_of("linear", x, bias);  // same device
+  }
   RawTensor y = backend.matmul(x.raw(), weight.raw(), false, false);
   backend.apply_epilogue(y, {bias.defined() ? &bias.raw() : nullptr, activation});
   Tensor<T> out = wrap<T>(std::move(y));

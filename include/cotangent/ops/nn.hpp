@@ -103,20 +103,24 @@ Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy,
 }  // namespace detail
 
 namespace detail {
+/// activation(convolution + bias), checked and windowed as conv2d (or depthwise_conv2d) does.
 template <FloatingPoint T>
 Tensor<T> conv2d_fused(const Tensor<T>& input, const Tensor<T>& filter, const Tensor<T>& bias,
                        FusedActivation activation, std::array<std::int64_t, 2> strides,
-                       Padding padding, std::array<std::int64_t, 2> dilations) {
-  CT_CHECK(filter.rank() == 4, "conv2d: filter must be HWIO (rank 4), got {}", filter.shape());
+                       Padding padding, std::array<std::int64_t, 2> dilations,
+                       bool depthwise = false) {
+  const char* op = depthwise ? "depthwise_conv2d" : "conv2d";
+  CT_CHECK(filter.rank() == 4, "{}: filter must be {}, got {}", op,
+           depthwise ? "[KH, KW, C, M]" : "HWIO (rank 4)", filter.shape());
   CT_CHECK(input.rank() == 4 && input.shape(3) == filter.shape(2),
-           "conv2d: input {} has {} channels but filter {} expects {}", input.shape(),
+           "{}: input {} has {} channels but filter {} expects {}", op, input.shape(),
            input.rank() == 4 ? input.shape(3) : -1, filter.shape(), filter.shape(2));
+  std::int64_t outputs = depthwise ? filter.shape(2) * filter.shape(3) : filter.shape(3);
   if (bias.defined())
-    CT_CHECK(bias.rank() == 1 && bias.shape(0) == filter.shape(3),
-             "conv2d: bias {} does not match filter {}", bias.shape(), filter.shape());
-  auto w = window("conv2d", input.shape(), filter.shape(0), filter.shape(1), strides, padding,
-                  dilations);
-  return conv2d_window(input, filter, w, false, bias, activation);
+    CT_CHECK(bias.rank() == 1 && bias.shape(0) == outputs, "{}: bias {} does not match filter {}",
+             op, bias.shape(), filter.shape());
+  auto w = window(op, input.shape(), filter.shape(0), filter.shape(1), strides, padding, dilations);
+  return conv2d_window(input, filter, w, depthwise, bias, activation);
 }
 }  // namespace detail
 
@@ -134,14 +138,8 @@ template <FloatingPoint T>
 Tensor<T> depthwise_conv2d(const Tensor<T>& input, const Tensor<T>& filter,
                            std::array<std::int64_t, 2> strides = {1, 1},
                            Padding padding = Padding::valid) {
-  CT_CHECK(filter.rank() == 4, "depthwise_conv2d: filter must be [KH, KW, C, M], got {}",
-           filter.shape());
-  CT_CHECK(input.rank() == 4 && input.shape(3) == filter.shape(2),
-           "depthwise_conv2d: input {} has {} channels but filter {} expects {}", input.shape(),
-           input.rank() == 4 ? input.shape(3) : -1, filter.shape(), filter.shape(2));
-  auto w = detail::window("depthwise_conv2d", input.shape(), filter.shape(0), filter.shape(1),
-                          strides, padding);
-  return detail::conv2d_window(input, filter, w, true);
+  return detail::conv2d_fused(input, filter, Tensor<T>(), FusedActivation::none, strides, padding,
+                              {1, 1}, /*depthwise=*/true);
 }
 
 namespace detail {
