@@ -364,15 +364,6 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
   });
 }
 
-template <class Body>
-void floating(DType dtype, const char* op, Body&& body) {
-  CT_CHECK_AS(DTypeError, is_floating(dtype), "{}: unsupported dtype {}", op, dtype);
-  if (dtype == DType::float32)
-    body(float{});
-  else
-    body(double{});
-}
-
 }  // namespace
 
 RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
@@ -388,7 +379,7 @@ RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, co
                              epilogue.activation == FusedActivation::relu))
       return out;
   }
-  floating(x.dtype, "conv2d", [&](auto tag) {
+  visit_floating(x.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     if (depthwise)
       depthwise_forward<T>(x, f, out, g);
@@ -406,7 +397,7 @@ RawTensor CpuBackend::conv2d_backward_input(const RawTensor& dy_in, const RawTen
   Geometry g = geometry(input_shape, w);
   RawTensor dx = RawTensor::empty(input_shape, dy.dtype, dy.device);
   if (dx.count() == 0) return dx;
-  floating(dy.dtype, "conv2d", [&](auto tag) {
+  visit_floating(dy.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     if (dy.count() == 0)
       std::fill(dx.data_as<T>(), dx.data_as<T>() + dx.count(), T(0));
@@ -427,7 +418,7 @@ RawTensor CpuBackend::conv2d_backward_filter(const RawTensor& input, const RawTe
   Geometry g = geometry(x.shape, w);
   RawTensor df = RawTensor::empty(filter_shape, x.dtype, x.device);
   if (df.count() == 0) return df;
-  floating(x.dtype, "conv2d", [&](auto tag) {
+  visit_floating(x.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     if (dy.count() == 0)
       std::fill(df.data_as<T>(), df.data_as<T>() + df.count(), T(0));
@@ -446,7 +437,8 @@ RawTensor CpuBackend::pool2d(PoolKind kind, const RawTensor& input, const Window
   Geometry g = geometry(x.shape, w);
   RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, g.c}, x.dtype, x.device);
   if (out.count() == 0) return out;
-  floating(x.dtype, "pool2d", [&](auto tag) { pool_forward<decltype(tag)>(kind, x, out, g); });
+  visit_floating(x.dtype, "pool2d",
+                 [&](auto tag) { pool_forward<decltype(tag)>(kind, x, out, g); });
   return out;
 }
 
@@ -456,7 +448,8 @@ RawTensor CpuBackend::pool2d_backward(PoolKind kind, const RawTensor& input, con
   Geometry g = geometry(x.shape, w);
   RawTensor dx = RawTensor::empty(x.shape, x.dtype, x.device);
   if (dx.count() == 0) return dx;
-  floating(x.dtype, "pool2d", [&](auto tag) { pool_backward<decltype(tag)>(kind, x, dy, dx, g); });
+  visit_floating(x.dtype, "pool2d",
+                 [&](auto tag) { pool_backward<decltype(tag)>(kind, x, dy, dx, g); });
   return dx;
 }
 

@@ -57,6 +57,16 @@ class CpuBackend final : public Backend {
 /// A contiguous tensor with the same values (the tensor itself when already contiguous).
 RawTensor dense(const RawTensor& x);
 
+/// Calls body(float{}) or body(double{}) for a floating-point dtype; others are a DTypeError.
+template <class Body>
+void visit_floating(DType dtype, const char* op, Body&& body) {
+  CT_CHECK_AS(DTypeError, is_floating(dtype), "{}: unsupported dtype {}", op, dtype);
+  if (dtype == DType::float32)
+    body(float{});
+  else
+    body(double{});
+}
+
 /// A grain (in items) that keeps single-threaded any loop under kParallelGrain elements.
 inline std::int64_t grain_for(std::int64_t elements_per_item) {
   return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(elements_per_item, 1));

@@ -17,16 +17,6 @@ void check_bias(const char* op, const RawTensor& y, const RawTensor* bias) {
            bias->dtype, y.shape, y.dtype);
 }
 
-template <class Body>
-void floating(DType dtype, const char* op, Body&& body) {
-  if (dtype == DType::float32)
-    body(float{});
-  else if (dtype == DType::float64)
-    body(double{});
-  else
-    throw DTypeError(detail::format("{}: unsupported dtype {}", op, dtype));
-}
-
 }  // namespace
 
 void CpuBackend::apply_epilogue(RawTensor& y, const Epilogue& e) {
@@ -35,7 +25,7 @@ void CpuBackend::apply_epilogue(RawTensor& y, const Epilogue& e) {
   if (e.empty() || y.count() == 0) return;
   RawTensor bias = e.bias ? dense(*e.bias) : RawTensor();
   bool relu = e.activation == FusedActivation::relu;
-  floating(y.dtype, "apply_epilogue", [&](auto tag) {
+  visit_floating(y.dtype, "apply_epilogue", [&](auto tag) {
     using T = decltype(tag);
     std::int64_t channels = y.shape[y.rank() - 1], rows = y.count() / channels;
     T* py = y.data_as<T>();
@@ -75,7 +65,7 @@ RawTensor CpuBackend::epilogue_backward(RawTensor dy_in, const RawTensor& y_in,
   RawTensor g = relu && !reusable ? RawTensor::empty(dy.shape, dy.dtype, dy.device) : dy;
   std::int64_t channels = dy.shape[dy.rank() - 1];
   if (bias_grad) *bias_grad = RawTensor::empty(Shape{channels}, dy.dtype, dy.device);
-  floating(dy.dtype, "epilogue_backward", [&](auto tag) {
+  visit_floating(dy.dtype, "epilogue_backward", [&](auto tag) {
     using T = decltype(tag);
     std::int64_t rows = channels ? dy.count() / channels : 0;
     const T* pdy = dy.data_as<T>();
