@@ -348,6 +348,16 @@ TEST(NN, FusedOpsRejectMismatchedBiases) {
                              FusedActivation::none);
       },
       {"linear", "bias [3]", "[3, 5]"});
+  // The backend checks too, before oneDNN would read past the bias.
+  RawTensor bias = zeros<float>({4}).raw();
+  expect_error<ShapeError>(
+      [&] {
+        (void)backend_for(Device::cpu())
+            .conv2d(zeros<float>({1, 4, 4, 2}).raw(), zeros<float>({3, 3, 2, 5}).raw(),
+                    detail::window("conv2d", {1, 4, 4, 2}, 3, 3, {1, 1}, Padding::valid), false,
+                    {&bias, FusedActivation::relu});
+      },
+      {"conv2d", "bias [4]", "[1, 2, 2, 5]"});
 }
 
 TEST(NN, WinogradAndDirectConvolutionsMatchFloat64) {

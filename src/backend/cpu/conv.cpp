@@ -372,6 +372,7 @@ RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, co
   Geometry g = geometry(x.shape, w);
   std::int64_t channels = depthwise ? g.c * f.shape[3] : f.shape[3];
   RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, channels}, x.dtype, x.device);
+  check_bias("conv2d", out, epilogue.bias);  // before any kernel reads it
   if (out.count() == 0) return out;
   if (x.dtype == DType::float32 && !depthwise && x.count() > 0) {
     RawTensor bias = epilogue.bias ? dense(*epilogue.bias) : RawTensor();

@@ -57,6 +57,9 @@ class CpuBackend final : public Backend {
 /// A contiguous tensor with the same values (the tensor itself when already contiguous).
 RawTensor dense(const RawTensor& x);
 
+/// Checks that `bias` (when given) is a vector of y's dtype as long as y's last dimension.
+void check_bias(const char* op, const RawTensor& y, const RawTensor* bias);
+
 /// Calls body(float{}) or body(double{}) for a floating-point dtype; others are a DTypeError.
 template <class Body>
 void visit_floating(DType dtype, const char* op, Body&& body) {

@@ -7,8 +7,6 @@
 #include "cpu_backend.hpp"
 
 namespace ct::cpu {
-namespace {
-
 void check_bias(const char* op, const RawTensor& y, const RawTensor* bias) {
   CT_CHECK(y.rank() >= 1, "{}: needs at least one dimension, got a scalar", op);
   if (!bias) return;
@@ -16,8 +14,6 @@ void check_bias(const char* op, const RawTensor& y, const RawTensor* bias) {
            "{}: bias {} {} does not match the last dimension of {} {}", op, bias->shape,
            bias->dtype, y.shape, y.dtype);
 }
-
-}  // namespace
 
 void CpuBackend::apply_epilogue(RawTensor& y, const Epilogue& e) {
   check_bias("apply_epilogue", y, e.bias);
