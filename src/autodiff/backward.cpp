@@ -1,5 +1,6 @@
 // The reverse pass: visit the recorded nodes from the result back to the variables, feeding
 // each pullback the sum of the gradients that reached it.
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -9,6 +10,7 @@ namespace ct::detail {
 namespace {
 
 thread_local std::shared_ptr<Tape> current_tape;
+thread_local ProductCollector* current_collector = nullptr;
 
 AnyTensor add_gradients(const AnyTensor& a, const AnyTensor& b) {
   if (!a.defined()) return b;
@@ -32,6 +34,36 @@ TapeScope::~TapeScope() {
 }
 
 void TapeScope::close() { tape_->open = false; }
+
+ProductCollector::ProductCollector(const std::vector<std::shared_ptr<Node>>& targets)
+    : terms_(targets.size()), previous_(current_collector) {
+  targets_.reserve(targets.size());
+  for (auto& t : targets) targets_.push_back(t.get());
+  current_collector = this;
+}
+
+ProductCollector::~ProductCollector() { current_collector = previous_; }
+
+bool ProductCollector::collects(const Node* target) const {
+  return std::find(targets_.begin(), targets_.end(), target) != targets_.end();
+}
+
+void ProductCollector::add(const Node* target, ProductTerm term) {
+  auto at = std::find(targets_.begin(), targets_.end(), target);
+  CT_CHECK_AS(ValueError, at != targets_.end(), "ProductCollector: not a target of this call");
+  terms_[std::size_t(at - targets_.begin())].push_back(std::move(term));
+}
+
+bool defer_product(const AnyTensor& target, const AnyTensor& lhs, const AnyTensor& rhs,
+                   bool transpose_lhs, bool transpose_rhs) {
+  ProductCollector* collector = current_collector;
+  if (!collector || !target.node() || tracked(lhs) || tracked(rhs) ||
+      !collector->collects(target.node().get()))
+    return false;
+  collector->add(target.node().get(), {AnyTensor(lhs.raw()), AnyTensor(rhs.raw()),
+                                       transpose_lhs, transpose_rhs});
+  return true;
+}
 
 AnyTensor make_variable(const AnyTensor& x, const std::shared_ptr<Tape>& tape) {
   CT_CHECK_AS(ValueError, x.defined(), "differentiation: a parameter is an undefined tensor");

@@ -54,6 +54,41 @@ void record(AnyTensor& out, std::initializer_list<const AnyTensor*> inputs, Pull
 void record_many(AnyTensor& out, std::span<const AnyTensor* const> inputs, Pullback pullback,
                  bool keep_result = false);
 
+/// A gradient contribution op(lhs)·op(rhs) to a matrix parameter (a Dense or matmul weight),
+/// kept as its two factors instead of being multiplied out.
+struct ProductTerm {
+  AnyTensor lhs, rhs;
+  bool transpose_lhs = false, transpose_rhs = false;
+};
+
+/// While alive, takes the product terms that pullbacks offer for the gradients of `targets`
+/// on this thread (see defer_product), one list per target. minimize installs one so that an
+/// optimizer adds each product straight into its parameter: at batch 1 a weight gradient is an
+/// outer product, and writing it out and reading it back costs more than the rest of the step.
+class ProductCollector {
+ public:
+  explicit ProductCollector(const std::vector<std::shared_ptr<Node>>& targets);
+  ~ProductCollector();
+  ProductCollector(const ProductCollector&) = delete;
+  ProductCollector& operator=(const ProductCollector&) = delete;
+
+  bool collects(const Node* target) const;
+  void add(const Node* target, ProductTerm term);
+  std::vector<std::vector<ProductTerm>> take() { return std::move(terms_); }
+
+ private:
+  std::vector<const Node*> targets_;
+  std::vector<std::vector<ProductTerm>> terms_;
+  ProductCollector* previous_;
+};
+
+/// Offers op(lhs)·op(rhs) as the gradient contribution of `target`. True when this thread's
+/// collector took it: `target` is one of its variables and nothing records the backward pass
+/// (a product kept as factors could not be differentiated again). The caller then computes
+/// nothing for that operand.
+bool defer_product(const AnyTensor& target, const AnyTensor& lhs, const AnyTensor& rhs,
+                   bool transpose_lhs, bool transpose_rhs);
+
 /// Collects pullback results: grads(dy * b, dy * a).
 template <class... Ts>
 std::vector<AnyTensor> grads(Ts&&... gs) {

@@ -83,6 +83,9 @@ class Backend {
   /// Batched matrix product over the last two dimensions; batch dimensions broadcast.
   virtual RawTensor matmul(const RawTensor& a, const RawTensor& b, bool transpose_a,
                            bool transpose_b) = 0;
+  /// c = alpha·op(a)·op(b) + beta·c in c's own buffer, for matrices; c is contiguous.
+  virtual void matmul_into(RawTensor& c, const RawTensor& a, const RawTensor& b, bool transpose_a,
+                           bool transpose_b, double alpha, double beta) = 0;
   /// NHWC input, HWIO filter; with `depthwise` the filter is [H, W, C, M] and each input channel
   /// has its own M filters.
   virtual RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,

@@ -161,6 +161,21 @@ Tensor<T>& Tensor<T>::operator/=(const Tensor& o) {
   return *this = *this / o;
 }
 
+namespace detail {
+/// A view of y's buffer to write y through, in place: y is copied first when anyone else sees
+/// its values (value semantics) or when it is a view of part of its buffer. y leaves any
+/// recording.
+template <Scalar T>
+RawTensor owned_buffer(Tensor<T>& y, Backend& backend) {
+  const RawTensor& raw = y.raw();
+  if (raw.storage.use_count() != 1 || !raw.is_contiguous() ||
+      raw.count() * std::int64_t(sizeof(T)) != std::int64_t(raw.storage->nbytes()))
+    y = wrap<T>(backend.contiguous(raw));
+  y.set_node(nullptr);
+  return y.raw();
+}
+}  // namespace detail
+
 /// y = a·y + b·x, in place when y's storage is not shared (copy-on-write otherwise), never
 /// recorded: the fused update optimizers use. update(p, 1, g, -lr) is p -= lr·g in one sweep.
 template <FloatingPoint T>
@@ -168,12 +183,7 @@ void update(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& x,
             std::type_identity_t<T> b) {
   CT_CHECK(y.shape() == x.shape(), "update: shapes {} and {} differ", y.shape(), x.shape());
   auto& backend = detail::backend_of("update", y, x);
-  if (y.raw().storage.use_count() != 1 || !y.raw().is_contiguous() ||
-      y.raw().count() * std::int64_t(sizeof(T)) != std::int64_t(y.raw().storage->nbytes())) {
-    y = detail::wrap<T>(backend.contiguous(y.raw()));  // someone else sees these values: copy first
-  }
-  y.set_node(nullptr);
-  RawTensor raw = y.raw();
+  RawTensor raw = detail::owned_buffer(y, backend);
   backend.axpby(raw, double(a), x.raw(), double(b));
 }
 

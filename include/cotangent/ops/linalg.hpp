@@ -21,9 +21,20 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
       // Only the gradients of tracked operands are computed (an input batch needs none).
       detail::record(
           y, {&a, &b},
-          [a, b, transpose_a, transpose_b, ta = detail::tracked(a), tb = detail::tracked(b)](
+          [a, b, transpose_a, transpose_b, track_a = detail::tracked(a),
+           track_b = detail::tracked(b)](
               const AnyTensor& dy_, const AnyTensor&) {
             Tensor<T> dy(dy_), da, db;
+            bool ta = track_a, tb = track_b;
+            // A matrix parameter's gradient may stay a product (see ProductCollector).
+            if (a.rank() == 2 && b.rank() == 2) {
+              if (ta && (transpose_a ? detail::defer_product(a, b, dy, transpose_b, true)
+                                     : detail::defer_product(a, dy, b, false, !transpose_b)))
+                ta = false;
+              if (tb && (transpose_b ? detail::defer_product(b, dy, a, true, transpose_a)
+                                     : detail::defer_product(b, a, dy, !transpose_a, false)))
+                tb = false;
+            }
             if (ta) {
               if (!transpose_a)
                 da = matmul(dy, b, false, !transpose_b);
@@ -42,6 +53,23 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
           });
   }
   return y;
+}
+
+/// y = a·y + b·op(lhs)·op(rhs) for matrices, in place when y's storage is not shared
+/// (copy-on-write otherwise), never recorded: how an optimizer applies a gradient kept as a
+/// product (ProductTerm) without writing the gradient out.
+template <FloatingPoint T>
+void update_with_product(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& lhs,
+                         const Tensor<T>& rhs, bool transpose_lhs, bool transpose_rhs,
+                         std::type_identity_t<T> b) {
+  auto& backend = detail::backend_of("update_with_product", lhs, rhs);
+  detail::backend_of("update_with_product", y, lhs);
+  CT_CHECK(y.rank() == 2 && lhs.rank() == 2 && rhs.rank() == 2,
+           "update_with_product: {} += {} · {} needs matrices", y.shape(), lhs.shape(),
+           rhs.shape());
+  RawTensor raw = detail::owned_buffer(y, backend);
+  backend.matmul_into(raw, lhs.raw(), rhs.raw(), transpose_lhs, transpose_rhs, double(b),
+                      double(a));
 }
 
 namespace detail {
@@ -89,7 +117,8 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
             AnyTensor dy, const AnyTensor& y) {
           auto [g, db] = epilogue_backward<T>(std::move(dy), y, activation, tb);
           Tensor<T> dx = tx ? matmul(g, weight, false, true) : Tensor<T>();
-          Tensor<T> dw = tw ? matmul(x, g, true, false) : Tensor<T>();
+          Tensor<T> dw = tw && !defer_product(weight, x, g, true, false) ? matmul(x, g, true, false)
+                                                                        : Tensor<T>();
           return grads(std::move(dx), std::move(dw), std::move(db));
         },
         /*keep_result=*/activation == FusedActivation::relu);

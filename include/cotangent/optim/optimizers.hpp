@@ -2,6 +2,7 @@
 // Optimizers over any CT_FIELDS model, with S4TF's update rules and defaults. Their state is
 // shaped like the model (one zero-initialized copy per moment); update(model, grad) steps once.
 #include <cmath>
+#include <span>
 
 #include "cotangent/autodiff/gradient.hpp"
 
@@ -35,6 +36,30 @@ void moving_average(Tensor<T>& avg, const Tensor<T>& x, double keep) {
 }
 template <class P>
 using ScalarOf = typename std::remove_cvref_t<P>::Scalar;
+
+/// Per parameter (in for_each_parameter order), the gradient's terms kept as products; empty
+/// when every gradient came dense.
+using ProductTerms = std::vector<std::vector<ProductTerm>>;
+
+/// y = keep·y + scale·(g + Σ terms), in place: g may be undefined (no dense part), and each
+/// product goes straight into y.
+template <FloatingPoint T>
+void add_gradient(Tensor<T>& y, T keep, const Tensor<T>& g, std::span<const ProductTerm> terms,
+                  T scale) {
+  if (g.defined()) update(y, keep, g, scale), keep = 1;
+  for (const ProductTerm& t : terms) {
+    update_with_product(y, keep, Tensor<T>(t.lhs), Tensor<T>(t.rhs), t.transpose_lhs,
+                        t.transpose_rhs, scale);
+    keep = 1;
+  }
+  if (keep != 1) y = y * keep;  // no gradient reached this parameter
+}
+
+/// The product terms of parameter `index`, if any.
+inline std::span<const ProductTerm> terms_of(const ProductTerms& terms, std::size_t index) {
+  return index < terms.size() ? std::span<const ProductTerm>(terms[index])
+                              : std::span<const ProductTerm>();
+}
 }  // namespace detail
 
 struct SGDOptions {
@@ -53,20 +78,26 @@ class SGD {
 
   explicit SGD(const Model& model, SGDOptions options = {}) : options(options), moments(model) {}
 
-  void update(Model& model, const Model& grad) {
+  void update(Model& model, const Model& grad) { update(model, grad, {}); }
+
+  /// The update along grad + `terms` (see minimize): SGD is linear in the gradient, so a
+  /// gradient kept as a product is added straight into the parameter or the velocity.
+  void update(Model& model, const Model& grad, const detail::ProductTerms& terms) {
     ++moments.step;
     double lr = options.learning_rate / (1 + options.decay * double(moments.step));
     double mu = options.momentum;
     bool nesterov = options.nesterov;
+    std::size_t index = 0;
     // Fused, in-place updates: one sweep per tensor, no temporaries.
     detail::for_each_state(
         [&](auto& p, const auto& g, auto& v) {
           using T = detail::ScalarOf<decltype(p)>;
-          if (mu == 0) return ct::update(p, T(1), g, T(-lr));
-          ct::update(v, T(mu), g, T(-lr));
+          auto products = detail::terms_of(terms, index++);
+          if (mu == 0) return detail::add_gradient(p, T(1), g, products, T(-lr));
+          detail::add_gradient(v, T(mu), g, products, T(-lr));
           if (nesterov) {
             ct::update(p, T(1), v, T(mu));
-            ct::update(p, T(1), g, T(-lr));
+            detail::add_gradient(p, T(1), g, products, T(-lr));
           } else {
             ct::update(p, T(1), v, T(1));
           }
@@ -305,6 +336,62 @@ class AdaDelta {
         model, grad, moments.states);
   }
 };
+
+// ---- One training step ---------------------------------------------------------------------
+
+namespace detail {
+template <class Optimizer, class Model>
+concept TakesProductTerms = requires(Optimizer& o, Model& m, const Model& g, const ProductTerms& t) {
+  o.update(m, g, t);
+};
+}  // namespace detail
+
+/// One training step: evaluates f(model), updates model along the gradient with `optimizer`,
+/// and returns the value (the loss before the step). The same as
+///   auto [loss, grad] = value_with_gradient(model, f); optimizer.update(model, grad);
+/// up to rounding, but an optimizer whose update is linear in the gradient (SGD) receives each
+/// Dense or matmul weight's gradient as the matrix product it is and adds that product
+/// straight into the weight: the gradient is never written out and read back, which is most
+/// of a step's memory traffic at small batches.
+template <class Optimizer, class Model, class F>
+auto minimize(Optimizer& optimizer, Model& model, F&& f) {
+  if constexpr (!detail::TakesProductTerms<Optimizer, Model>) {
+    auto [value, grad] = value_with_gradient(model, std::forward<F>(f));
+    optimizer.update(model, grad);
+    return value;
+  } else {
+    Model grad = model;
+    detail::ProductTerms terms;
+    auto value = [&] {
+      detail::TapeScope scope;
+      std::vector<std::shared_ptr<detail::Node>> vars;
+      auto lifted = detail::Argument<Model>::lift(model, scope.tape(), vars);
+      auto y = f(lifted);
+      scope.close();
+      detail::check_scalar(y, "minimize");
+      std::vector<AnyTensor> grads;
+      {
+        detail::ProductCollector collector(vars);
+        grads = detail::backpropagate(y, ones_like(detail::without_node(y)), vars,
+                                      /*release=*/true);
+        terms = collector.take();
+      }
+      std::size_t next = 0;
+      for_each_parameter(
+          [&](auto& p) {
+            using P = std::remove_cvref_t<decltype(p)>;
+            const AnyTensor& d = grads[next++];
+            p = d.defined() ? P(d) : P();  // undefined: no dense part (products, or nothing)
+          },
+          grad);
+      return detail::unlift_value(y);
+    }();
+    // The recording is gone, so the parameters' buffers are the model's alone again and the
+    // update runs in place.
+    optimizer.update(model, grad, terms);
+    return value;
+  }
+}
 
 // ---- Learning-rate schedules: callables from the step (1-based) to a rate ----------------
 

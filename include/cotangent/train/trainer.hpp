@@ -1,11 +1,13 @@
 #pragma once
-// The training loop of the talk, for any classifier model and optimizer: value_with_gradient on
-// softmax_cross_entropy per batch, optimizer.update, then test loss and accuracy per epoch.
+// The training loop of the talk, for any classifier model and optimizer: one minimize step
+// (value_with_gradient and optimizer.update) on softmax_cross_entropy per batch, then test loss
+// and accuracy per epoch.
 #include <functional>
 
 #include "cotangent/data/datasets.hpp"
 #include "cotangent/nn/context.hpp"
 #include "cotangent/nn/losses.hpp"
+#include "cotangent/optim/optimizers.hpp"
 #include "cotangent/train/report.hpp"
 
 namespace ct::train {
@@ -66,14 +68,14 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
       for (auto it = batches.begin_at(done); it != batches.end(); ++it) {
         auto& [images, labels] = *it;
         Tensor<float> logits;
-        auto [loss, grad] = value_with_gradient(model, [&](const Model& m) {
-          logits = m(images);
-          return softmax_cross_entropy(logits, labels);
+        auto loss = minimize(optimizer, model, [&](const Model& m) {
+          auto out = m(images);
+          logits = without_derivative(out);  // keeps no recording alive past the step
+          return softmax_cross_entropy(out, labels);
         });
-        optimizer.update(model, grad);
         std::int64_t n = labels.shape(0);
         loss_sum += double(loss.scalar()) * double(n);
-        auto predicted = argmax(without_derivative(logits), 1).scalars();
+        auto predicted = argmax(logits, 1).scalars();
         auto truth = labels.scalars();
         for (std::int64_t i = 0; i < n; ++i) correct += predicted[i] == truth[i];
         seen += n;

@@ -26,6 +26,8 @@ class CpuBackend final : public Backend {
   RawTensor contiguous(const RawTensor& x) override;
   RawTensor reduce(ReduceOp op, const RawTensor& x, std::span<const int> axes) override;
   RawTensor matmul(const RawTensor& a, const RawTensor& b, bool ta, bool tb) override;
+  void matmul_into(RawTensor& c, const RawTensor& a, const RawTensor& b, bool transpose_a,
+                   bool transpose_b, double alpha, double beta) override;
   RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
                    bool depthwise, const Epilogue& epilogue) override;
   RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter,

@@ -97,4 +97,35 @@ RawTensor CpuBackend::matmul(const RawTensor& a_in, const RawTensor& b_in, bool 
   return out;
 }
 
+void CpuBackend::matmul_into(RawTensor& c, const RawTensor& a_in, const RawTensor& b_in, bool ta,
+                             bool tb, double alpha, double beta) {
+  CT_CHECK_AS(DTypeError,
+              a_in.dtype == c.dtype && b_in.dtype == c.dtype && is_floating(c.dtype),
+              "matmul_into: dtypes {}, {} into {}", a_in.dtype, b_in.dtype, c.dtype);
+  CT_CHECK(a_in.rank() == 2 && b_in.rank() == 2 && c.rank() == 2 && c.is_contiguous(),
+           "matmul_into: operands {} and {} into {} are not all matrices (the result contiguous)",
+           a_in.shape, b_in.shape, c.shape);
+  std::int64_t m = a_in.shape[ta ? 1 : 0], k = a_in.shape[ta ? 0 : 1];
+  std::int64_t n = b_in.shape[tb ? 0 : 1];
+  CT_CHECK(b_in.shape[tb ? 1 : 0] == k && c.shape[0] == m && c.shape[1] == n,
+           "matmul_into: {}{} · {}{} does not make {}", a_in.shape, ta ? "ᵀ" : "", b_in.shape,
+           tb ? "ᵀ" : "", c.shape);
+  RawTensor a = a_in, b = b_in;
+  bool a_t = false, b_t = false;
+  std::int64_t lda = 1, ldb = 1;
+  if (!blas_layout(a, a_t, lda)) a = contiguous(a), blas_layout(a, a_t, lda);
+  if (!blas_layout(b, b_t, ldb)) b = contiguous(b), blas_layout(b, b_t, ldb);
+  visit_floating(c.dtype, "matmul_into", [&](auto tag) {
+    using T = decltype(tag);
+    T* pc = c.data_as<T>();
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+      for (std::int64_t i = 0; i < m * n; ++i) pc[i] = beta == 0 ? T(0) : T(beta) * pc[i];
+      return;
+    }
+    gemm<T>(ta != a_t, tb != b_t, m, n, k, T(alpha), a.data_as<T>(), lda, b.data_as<T>(), ldb,
+            T(beta), pc, n);
+  });
+}
+
 }  // namespace ct::cpu
