@@ -212,6 +212,32 @@ TEST(Autodiff, MemoryIsReleasedAndRecomputeSavesIt) {
   EXPECT_TRUE(all_close(g1, g2, 1e-6));
 }
 
+// A recomputed block reading parameters it captures (as a layer does): they get the
+// gradients of the plain block, first and second order, and so does its argument.
+TEST(Autodiff, RecomputeDifferentiatesCapturedParameters) {
+  Inner p{sample({3, 3}, -1, 1, 7), sample({3}, -1, 1, 8)};
+  auto x = sample({2, 3}, -1, 1, 9);
+  auto loss = [](const Inner& p, const Tensor<double>& x, bool recomputed) {
+    // By value: the backward pass calls the block again, after `p` has gone.
+    std::function<Tensor<double>(const Tensor<double>&)> block = [p](const Tensor<double>& h) {
+      return tanh(matmul(h, p.weight) + p.bias);
+    };
+    if (recomputed) block = recompute(block);
+    return sum(square(block(block(x))));
+  };
+  auto [plain_p, plain_x] = gradient(
+      p, x, [&](const Inner& p, const Tensor<double>& x) { return loss(p, x, false); });
+  auto [re_p, re_x] = gradient(
+      p, x, [&](const Inner& p, const Tensor<double>& x) { return loss(p, x, true); });
+  EXPECT_GT(max(abs(re_p.weight)).scalar(), 1e-3);
+  EXPECT_TRUE(all_close(re_p.weight, plain_p.weight, 1e-12, 1e-12));
+  EXPECT_TRUE(all_close(re_p.bias, plain_p.bias, 1e-12, 1e-12));
+  EXPECT_TRUE(all_close(re_x, plain_x, 1e-12, 1e-12));
+  auto check = check_second_order(
+      [&](const Tensor<double>& w) { return loss(Inner{w, p.bias}, x, true); }, p.weight);
+  EXPECT_TRUE(check.ok) << check.message;
+}
+
 TEST(Autodiff, ThreadsDifferentiateIndependently) {
   std::vector<double> results(2);
   std::vector<std::thread> threads;

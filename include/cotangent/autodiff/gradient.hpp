@@ -232,16 +232,35 @@ Tensor<T> with_derivative(const Tensor<T>& x, Body&& body) {
 }
 
 /// Wraps `f` so that its forward pass keeps nothing for the backward pass and is recomputed
-/// there instead (S4TF's withRecomputationInPullbacks): less memory, more compute.
+/// there instead (S4TF's withRecomputationInPullbacks): less memory, more compute. Everything
+/// f reads is differentiated as usual, its argument and the parameters it captures alike. The
+/// backward pass calls f again, so what f captures by reference must outlive the gradient call
+/// (capture a layer by value: its tensors share their buffers).
 template <class F>
 auto recompute(F f) {
   return [f = std::move(f)]<FloatingPoint T>(const Tensor<T>& x) -> Tensor<T> {
-    Tensor<T> y = f(without_derivative(x));
-    if (detail::tracking(x))
-      detail::record(y, {&x}, [f, x](const AnyTensor& dy, const AnyTensor&) {
-        auto [value, pb] = value_with_pullback(x, f);
-        return detail::grads(pb(Tensor<T>(dy)));
-      });
+    std::uint64_t start = detail::next_sequence();
+    Tensor<T> y = f(x);
+    if (!y.node() || y.node()->sequence < start) return y;  // f recorded nothing of its own
+    // What f read from the enclosing recording (x, captured parameters); then f's own
+    // recording goes, and with it what its pullbacks kept.
+    std::vector<std::shared_ptr<detail::Node>> inputs;
+    for (auto& node : detail::inputs_recorded_before(y.node(), start))
+      if (node->tape->recording()) inputs.push_back(std::move(node));
+    if (inputs.empty()) return y;
+    y.set_node(nullptr);
+    std::vector<AnyTensor> operands;
+    for (const auto& node : inputs) operands.emplace_back(RawTensor{}, node);
+    std::vector<const AnyTensor*> pointers;
+    for (const auto& operand : operands) pointers.push_back(&operand);
+    detail::record_many(y, pointers, [f, x, inputs](const AnyTensor& dy, const AnyTensor&) {
+      Tensor<T> replayed;
+      {
+        detail::ReopenTapes reopen(inputs);  // the replay links to the same inputs
+        replayed = f(x);
+      }
+      return detail::backpropagate(replayed, dy, inputs, /*release=*/true);
+    });
     return y;
   };
 }

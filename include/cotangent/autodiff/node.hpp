@@ -31,12 +31,16 @@ struct Tape {
 /// that owns the only reference to its buffer may write its result there.
 using Pullback = std::function<std::vector<AnyTensor>(AnyTensor dy, const AnyTensor& y)>;
 
+/// A number larger than that of every node created so far (nodes are numbered as created).
+std::uint64_t next_sequence();
+
 struct Node : std::enable_shared_from_this<Node> {
   std::shared_ptr<Tape> tape;
   std::vector<std::shared_ptr<Node>> inputs;  // one per operand; null for constants
   Pullback pullback;                          // for a variable: the identity
   RawTensor result;                           // kept only when the pullback reads it
   bool is_variable = false;
+  std::uint64_t sequence = next_sequence();    // creation order, for recompute
 };
 
 inline bool tracked(const AnyTensor& x) { return x.node() && x.node()->tape->recording(); }
@@ -53,6 +57,24 @@ void record(AnyTensor& out, std::initializer_list<const AnyTensor*> inputs, Pull
             bool keep_result = false);
 void record_many(AnyTensor& out, std::span<const AnyTensor* const> inputs, Pullback pullback,
                  bool keep_result = false);
+
+/// What a computation recorded since node number `start` reads from before it: the recorded
+/// nodes older than `start` that `root` reaches through newer ones (recompute's operands).
+std::vector<std::shared_ptr<Node>> inputs_recorded_before(const std::shared_ptr<Node>& root,
+                                                          std::uint64_t start);
+
+/// While alive, the tapes of `nodes` record again, so that replaying a forward pass links its
+/// new recording to these same nodes (recompute's pullback).
+class ReopenTapes {
+ public:
+  explicit ReopenTapes(const std::vector<std::shared_ptr<Node>>& nodes);
+  ~ReopenTapes();
+  ReopenTapes(const ReopenTapes&) = delete;
+  ReopenTapes& operator=(const ReopenTapes&) = delete;
+
+ private:
+  std::vector<std::pair<Tape*, bool>> was_open_;
+};
 
 /// A gradient contribution op(lhs)·op(rhs) to a matrix parameter (a Dense or matmul weight),
 /// kept as its two factors instead of being multiplied out.
