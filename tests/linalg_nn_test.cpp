@@ -98,6 +98,34 @@ TEST(Linalg, MatmulGradients) {
   EXPECT_TRUE(second.ok) << second.message;
 }
 
+// Pooling's backward pass is differentiable again: second derivatives (a Hessian-vector product
+// through a non-linear loss) and third (the gradient of the squared gradient norm's gradient).
+TEST(NN, PoolSecondAndThirdDerivatives) {
+  auto x = sample({2, 5, 4, 3}, -1, 1, 21);
+  for (auto padding : {Padding::valid, Padding::same}) {
+    for (bool max : {true, false}) {
+      SCOPED_TRACE(std::string(max ? "max" : "avg") + (padding == Padding::same ? " same" : ""));
+      auto loss = [&](const Tensor<double>& x) {
+        auto y = max ? max_pool2d(x, {2, 2}, {2, 1}, padding)
+                     : avg_pool2d(x, {3, 2}, {2, 1}, padding);
+        return sum(tanh(y) * sample(y.shape(), 0.5, 1.5, 22));
+      };
+      auto second = check_second_order(loss, x);
+      EXPECT_TRUE(second.ok) << second.message;
+      auto third = check_gradients(
+          [&](const Tensor<double>& x) {
+            return gradient(x, [&](const Tensor<double>& x) {
+              return sum(square(gradient(x, loss)));
+            });
+          },
+          x);
+      EXPECT_TRUE(third.ok) << third.message;
+    }
+  }
+  auto w = detail::window("max_pool2d", x.shape(), 2, 2, {2, 2}, Padding::valid);
+  EXPECT_THROW(detail::max_pool2d_select(x, zeros<double>({2, 5, 4, 2}), w), Error);
+}
+
 TEST(NN, Conv2DAgainstDirectLoops) {
   for (auto padding : {Padding::valid, Padding::same})
     for (std::int64_t stride : {1, 2})

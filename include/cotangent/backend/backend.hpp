@@ -99,6 +99,10 @@ class Backend {
   virtual RawTensor pool2d(PoolKind kind, const RawTensor& input, const Window2D& w) = 0;
   virtual RawTensor pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy,
                                     const Window2D& w) = 0;
+  /// For each max-pooling window of `input`, the element of `values` (shaped like input) where
+  /// the window's first maximum is: max pooling's derivative applied to `values`.
+  virtual RawTensor max_pool2d_select(const RawTensor& input, const RawTensor& values,
+                                      const Window2D& w) = 0;
 
   /// Rows of `x` along `axis` picked by int32/int64 `indices`; out-of-range indices throw.
   virtual RawTensor gather(const RawTensor& x, const RawTensor& indices, int axis) = 0;

@@ -144,25 +144,53 @@ Tensor<T> depthwise_conv2d(const Tensor<T>& input, const Tensor<T>& filter,
 
 namespace detail {
 template <FloatingPoint T>
+Tensor<T> pool2d_backward(PoolKind kind, const Tensor<T>& x, const Tensor<T>& dy,
+                          const Window2D& w);
+template <FloatingPoint T>
+Tensor<T> max_pool2d_select(const Tensor<T>& x, const Tensor<T>& values, const Window2D& w);
+
+template <FloatingPoint T>
+Tensor<T> pool2d_window(PoolKind kind, const Tensor<T>& x, const Window2D& w) {
+  Tensor<T> y = wrap<T>(backend_of("pool2d", x).pool2d(kind, x.raw(), w));
+  if (tracking(x))
+    record(y, {&x}, [x, w, kind](const AnyTensor& dy, const AnyTensor&) {
+      return grads(pool2d_backward(kind, x, Tensor<T>(dy), w));
+    });
+  return y;
+}
+
+// Pooling's backward pass is linear in dy, and constant in x wherever it is differentiable (the
+// winners of max pooling change only at ties). Its derivative maps a gradient g back through the
+// forward pass's own routing: average pooling of g, or g at max pooling's winners. Those are
+// differentiable in turn, so derivatives of any order work.
+template <FloatingPoint T>
+Tensor<T> pool2d_backward(PoolKind kind, const Tensor<T>& x, const Tensor<T>& dy,
+                          const Window2D& w) {
+  Tensor<T> dx = wrap<T>(backend_of("pool2d", x, dy).pool2d_backward(kind, x.raw(), dy.raw(), w));
+  if (tracking(dy))
+    record(dx, {&dy}, [x, w, kind](const AnyTensor& g, const AnyTensor&) {
+      return grads(kind == PoolKind::max ? max_pool2d_select(x, Tensor<T>(g), w)
+                                         : pool2d_window(PoolKind::average, Tensor<T>(g), w));
+    });
+  return dx;
+}
+
+template <FloatingPoint T>
+Tensor<T> max_pool2d_select(const Tensor<T>& x, const Tensor<T>& values, const Window2D& w) {
+  Tensor<T> y =
+      wrap<T>(backend_of("max_pool2d", x, values).max_pool2d_select(x.raw(), values.raw(), w));
+  if (tracking(values))
+    record(y, {&values}, [x, w](const AnyTensor& g, const AnyTensor&) {
+      return grads(pool2d_backward(PoolKind::max, x, Tensor<T>(g), w));
+    });
+  return y;
+}
+
+template <FloatingPoint T>
 Tensor<T> pool2d(PoolKind kind, const char* op, const Tensor<T>& x,
                  std::array<std::int64_t, 2> size, std::array<std::int64_t, 2> strides,
                  Padding padding) {
-  auto w = window(op, x.shape(), size[0], size[1], strides, padding);
-  Tensor<T> y = wrap<T>(backend_of(op, x).pool2d(kind, x.raw(), w));
-  if (tracking(x))
-    record(y, {&x}, [x, w, kind](const AnyTensor& dy_, const AnyTensor&) {
-      Tensor<T> dy(dy_);
-      Tensor<T> dx = wrap<T>(backend_for(x.device()).pool2d_backward(kind, x.raw(), dy.raw(), w));
-      if (tracking(dy) || tracking(x)) {
-        record(dx, {&dy}, [kind](const AnyTensor&, const AnyTensor&) -> std::vector<AnyTensor> {
-          throw ValueError(kind == PoolKind::max
-                               ? "max_pool2d: second derivatives are not implemented"
-                               : "avg_pool2d: second derivatives are not implemented");
-        });
-      }
-      return grads(dx);
-    });
-  return y;
+  return pool2d_window(kind, x, window(op, x.shape(), size[0], size[1], strides, padding));
 }
 }  // namespace detail
 

@@ -295,6 +295,55 @@ void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geome
   parallel_for(g.n * g.oh, grain_for(g.ow * g.c * g.win.kernel_h * g.win.kernel_w), rows);
 }
 
+/// For each channel, which of the `count` taps holds the window's first maximum (`best` is
+/// scratch for the running maxima), by vector compares.
+template <class T>
+void find_winners(const T* in, const std::int64_t* taps, std::size_t count, std::int64_t channels,
+                  T* best, std::int32_t* winner) {
+  std::copy_n(in + taps[0], channels, best);
+  std::fill(winner, winner + channels, 0);
+  for (std::size_t t = 1; t < count; ++t) {
+    const T* v = in + taps[t];
+#pragma omp simd
+    for (std::int64_t c = 0; c < channels; ++c) {
+      bool greater = v[c] > best[c];
+      best[c] = greater ? v[c] : best[c];
+      winner[c] = greater ? std::int32_t(t) : winner[c];
+    }
+  }
+}
+
+/// out[window, c] = values at the tap where x's window has its first maximum (0 for a window
+/// with no tap inside the input).
+template <class T>
+void max_pool_select(const RawTensor& x, const RawTensor& values, RawTensor& out,
+                     const Geometry& g) {
+  const T* px = x.data_as<T>();
+  const T* pv = values.data_as<T>();
+  T* po = out.data_as<T>();
+  std::int64_t image = g.h * g.w * g.c;
+  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * g.win.kernel_h * g.win.kernel_w),
+               [&](std::int64_t first, std::int64_t last) {
+                 std::vector<T> best(g.c);
+                 std::vector<std::int32_t> winner(g.c);
+                 std::vector<std::int64_t> taps(g.win.kernel_h * g.win.kernel_w);
+                 for (std::int64_t row = first; row < last; ++row) {
+                   const T* in = px + (row / g.oh) * image;
+                   const T* v = pv + (row / g.oh) * image;
+                   for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+                     T* o = po + (row * g.ow + ox) * g.c;
+                     std::size_t count = window_taps(g, row % g.oh, ox, taps.data());
+                     if (count == 0) {
+                       std::fill(o, o + g.c, T(0));
+                       continue;
+                     }
+                     find_winners(in, taps.data(), count, g.c, best.data(), winner.data());
+                     for (std::int64_t c = 0; c < g.c; ++c) o[c] = v[taps[winner[c]] + c];
+                   }
+                 }
+               });
+}
+
 /// Each thread owns whole images: it clears an image's gradient (small enough to stay in cache)
 /// and then adds every window's share into it; when the windows tile the image exactly (the
 /// usual 2×2, stride 2) each element is written once instead. Max pooling finds each channel's
@@ -336,19 +385,7 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
             }
             continue;
           }
-          std::copy_n(in + taps[0], g.c, best.data());
-          std::fill(winner.begin(), winner.end(), 0);
-          for (std::size_t t = 1; t < count; ++t) {
-            const T* v = in + taps[t];
-            T* bp = best.data();
-            std::int32_t* wp = winner.data();
-#pragma omp simd
-            for (std::int64_t c = 0; c < g.c; ++c) {
-              bool greater = v[c] > bp[c];
-              bp[c] = greater ? v[c] : bp[c];
-              wp[c] = greater ? std::int32_t(t) : wp[c];
-            }
-          }
+          find_winners(in, taps.data(), count, g.c, best.data(), winner.data());
           if (tiles) {
             for (std::size_t t = 0; t < count; ++t) {
               T* o = out + taps[t];
@@ -452,6 +489,20 @@ RawTensor CpuBackend::pool2d_backward(PoolKind kind, const RawTensor& input, con
   visit_floating(x.dtype, "pool2d",
                  [&](auto tag) { pool_backward<decltype(tag)>(kind, x, dy, dx, g); });
   return dx;
+}
+
+RawTensor CpuBackend::max_pool2d_select(const RawTensor& input, const RawTensor& values_in,
+                                        const Window2D& w) {
+  CT_CHECK(values_in.shape == input.shape && values_in.dtype == input.dtype,
+           "max_pool2d_select: values {} {} for an input {} {}", values_in.shape, values_in.dtype,
+           input.shape, input.dtype);
+  RawTensor x = dense(input), values = dense(values_in);
+  Geometry g = geometry(x.shape, w);
+  RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, g.c}, x.dtype, x.device);
+  if (out.count() == 0) return out;
+  visit_floating(x.dtype, "max_pool2d_select",
+                 [&](auto tag) { max_pool_select<decltype(tag)>(x, values, out, g); });
+  return out;
 }
 
 }  // namespace ct::cpu

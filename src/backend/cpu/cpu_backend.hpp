@@ -39,6 +39,8 @@ class CpuBackend final : public Backend {
   RawTensor pool2d(PoolKind kind, const RawTensor& input, const Window2D& w) override;
   RawTensor pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy,
                             const Window2D& w) override;
+  RawTensor max_pool2d_select(const RawTensor& input, const RawTensor& values,
+                              const Window2D& w) override;
   RawTensor gather(const RawTensor& x, const RawTensor& indices, int axis) override;
   RawTensor scatter_add(const RawTensor& updates, const RawTensor& indices, int axis,
                         const Shape& shape) override;
