@@ -44,25 +44,19 @@ ProductCollector::ProductCollector(const std::vector<std::shared_ptr<Node>>& tar
 
 ProductCollector::~ProductCollector() { current_collector = previous_; }
 
-bool ProductCollector::collects(const Node* target) const {
-  return std::find(targets_.begin(), targets_.end(), target) != targets_.end();
-}
-
-void ProductCollector::add(const Node* target, ProductTerm term) {
+bool ProductCollector::offer(const Node* target, ProductTerm term) {
   auto at = std::find(targets_.begin(), targets_.end(), target);
-  CT_CHECK_AS(ValueError, at != targets_.end(), "ProductCollector: not a target of this call");
+  if (at == targets_.end()) return false;
   terms_[std::size_t(at - targets_.begin())].push_back(std::move(term));
+  return true;
 }
 
 bool defer_product(const AnyTensor& target, const AnyTensor& lhs, const AnyTensor& rhs,
                    bool transpose_lhs, bool transpose_rhs) {
   ProductCollector* collector = current_collector;
-  if (!collector || !target.node() || tracked(lhs) || tracked(rhs) ||
-      !collector->collects(target.node().get()))
-    return false;
-  collector->add(target.node().get(), {AnyTensor(lhs.raw()), AnyTensor(rhs.raw()),
-                                       transpose_lhs, transpose_rhs});
-  return true;
+  return collector && target.node() && !tracked(lhs) && !tracked(rhs) &&
+         collector->offer(target.node().get(), {AnyTensor(lhs.raw()), AnyTensor(rhs.raw()),
+                                                transpose_lhs, transpose_rhs});
 }
 
 AnyTensor make_variable(const AnyTensor& x, const std::shared_ptr<Tape>& tape) {

@@ -94,8 +94,8 @@ class ProductCollector {
   ProductCollector(const ProductCollector&) = delete;
   ProductCollector& operator=(const ProductCollector&) = delete;
 
-  bool collects(const Node* target) const;
-  void add(const Node* target, ProductTerm term);
+  /// Keeps `term` if `target` is one of this collector's targets; false otherwise.
+  bool offer(const Node* target, ProductTerm term);
   std::vector<std::vector<ProductTerm>> take() { return std::move(terms_); }
 
  private:

@@ -28,16 +28,23 @@ bool blas_layout(const RawTensor& x, bool& transposed, std::int64_t& ld) {
   return false;
 }
 
+/// `x` as BLAS will read it (a copy when no layout of the original works), and how.
+RawTensor blas_operand(CpuBackend& backend, const RawTensor& x, bool& transposed,
+                       std::int64_t& ld) {
+  if (blas_layout(x, transposed, ld)) return x;
+  RawTensor copy = backend.contiguous(x);
+  blas_layout(copy, transposed, ld);
+  return copy;
+}
+
 }  // namespace
 
 RawTensor CpuBackend::matmul(const RawTensor& a_in, const RawTensor& b_in, bool ta, bool tb) {
   CT_CHECK_AS(DTypeError, a_in.dtype == b_in.dtype && a_in.dtype != DType::boolean,
               "matmul: unsupported dtypes {} and {}", a_in.dtype, b_in.dtype);
-  RawTensor a = a_in, b = b_in;
   bool a_t = false, b_t = false;
   std::int64_t lda = 1, ldb = 1;
-  if (!blas_layout(a, a_t, lda)) a = contiguous(a), blas_layout(a, a_t, lda);
-  if (!blas_layout(b, b_t, ldb)) b = contiguous(b), blas_layout(b, b_t, ldb);
+  RawTensor a = blas_operand(*this, a_in, a_t, lda), b = blas_operand(*this, b_in, b_t, ldb);
 
   int ra = a.rank(), rb = b.rank();
   std::int64_t m = a.shape[ta ? ra - 1 : ra - 2], k = a.shape[ta ? ra - 2 : ra - 1];
@@ -110,11 +117,9 @@ void CpuBackend::matmul_into(RawTensor& c, const RawTensor& a_in, const RawTenso
   CT_CHECK(b_in.shape[tb ? 1 : 0] == k && c.shape[0] == m && c.shape[1] == n,
            "matmul_into: {}{} · {}{} does not make {}", a_in.shape, ta ? "ᵀ" : "", b_in.shape,
            tb ? "ᵀ" : "", c.shape);
-  RawTensor a = a_in, b = b_in;
   bool a_t = false, b_t = false;
   std::int64_t lda = 1, ldb = 1;
-  if (!blas_layout(a, a_t, lda)) a = contiguous(a), blas_layout(a, a_t, lda);
-  if (!blas_layout(b, b_t, ldb)) b = contiguous(b), blas_layout(b, b_t, ldb);
+  RawTensor a = blas_operand(*this, a_in, a_t, lda), b = blas_operand(*this, b_in, b_t, ldb);
   visit_floating(c.dtype, "matmul_into", [&](auto tag) {
     using T = decltype(tag);
     T* pc = c.data_as<T>();
