@@ -249,3 +249,43 @@ TEST(Minimize, UpdateWithProductChecksShapes) {
   update_with_product(y, 1.0, ones<double>({4, 2}), ones<double>({4, 3}), true, false, 0.5);
   expect_values(y.scalars(), std::vector<double>(6, 2.0));
 }
+
+namespace {
+struct WithoutBias {
+  Conv2D<float> conv{{3, 3, 1, 2}, relu, {1, 1}, Padding::valid, {1, 1}, /*use_bias=*/false};
+  Flatten<float> flatten;
+  Dense<float> dense{2 * 4 * 4, 3, relu, /*use_bias=*/false};
+  Dense<float> output{3, 2};
+  CT_FIELDS(conv, flatten, dense, output)
+  Tensor<float> operator()(const Tensor<float>& x) const {
+    return x.sequenced(conv, flatten, dense, output);
+  }
+};
+}  // namespace
+
+// Layers built without a bias leave it undefined: an absent parameter that differentiation,
+// every optimizer and checkpoints skip, rather than an error.
+TEST(Minimize, LayersWithoutBias) {
+  default_generator().reseed(6);
+  WithoutBias model;
+  auto x = random_uniform<float>({2, 6, 6, 1});
+  auto loss = [&](const WithoutBias& m) { return sum(square(m(x))); };
+  auto grad = gradient(model, loss);
+  EXPECT_FALSE(grad.dense.bias.defined());
+  EXPECT_FALSE(grad.conv.bias.defined());
+  EXPECT_EQ(grad.dense.weight.shape(), model.dense.weight.shape());
+  EXPECT_TRUE(grad.output.bias.defined());
+
+  auto before = model.dense.weight.scalars();
+  SGD sgd(model, {.learning_rate = 0.01f, .momentum = 0.9f});
+  float first = minimize(sgd, model, loss).scalar();
+  Adam adam(model);
+  minimize(adam, model, loss);
+  EXPECT_NE(model.dense.weight.scalars(), before);
+  EXPECT_LT(loss(model).scalar(), first);
+
+  std::vector<std::string> names;
+  for (auto& t : io::named_tensors(model, &sgd)) names.push_back(t.name);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "dense/bias"), 0);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "output/bias"), 1);
+}

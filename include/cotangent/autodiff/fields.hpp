@@ -46,11 +46,12 @@ concept FloatTensor = is_tensor<std::remove_cvref_t<X>>::value &&
 
 /// Calls visit(a_i, b_i, …) for each float tensor leaf, walking the same fields of every
 /// argument in step (they must share one type): the model, its gradient, an optimizer state.
+/// A leaf undefined in `first` is an absent parameter (a Dense layer without bias) and skipped.
 template <class Visit, class First, class... Rest>
 void for_each_parameter(Visit&& visit, First& first, Rest&... rest) {
   using X = std::remove_const_t<First>;
   if constexpr (FloatTensor<X>) {
-    visit(first, rest...);
+    if (first.defined()) visit(first, rest...);
   } else if constexpr (Reflectable<X>) {
     X::ct_fields([&](const char*, auto&... fields) { for_each_parameter(visit, fields...); }, first,
                  rest...);
@@ -63,7 +64,7 @@ void for_each_named_parameter(Visit&& visit, const std::string& prefix, First& f
                               Rest&... rest) {
   using X = std::remove_const_t<First>;
   if constexpr (FloatTensor<X>) {
-    visit(prefix, first, rest...);
+    if (first.defined()) visit(prefix, first, rest...);
   } else if constexpr (Reflectable<X>) {
     X::ct_fields(
         [&](const char* name, auto&... fields) {
@@ -75,12 +76,13 @@ void for_each_named_parameter(Visit&& visit, const std::string& prefix, First& f
 }
 
 /// Visits every tensor leaf of any scalar type, with names, including non-trainable state
-/// (running statistics): what a checkpoint or a device move must carry.
+/// (running statistics): what a checkpoint or a device move must carry. Undefined (absent)
+/// tensors are skipped.
 template <class Visit, class First>
 void for_each_tensor(Visit&& visit, const std::string& prefix, First& first) {
   using X = std::remove_const_t<First>;
   if constexpr (is_tensor<X>::value) {
-    visit(prefix, first);
+    if (first.defined()) visit(prefix, first);
   } else if constexpr (Reflectable<X>) {
     X::ct_fields(
         [&](const char* name, auto& field) {
