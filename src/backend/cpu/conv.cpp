@@ -256,14 +256,39 @@ inline std::size_t window_taps(const Geometry& g, std::int64_t oy, std::int64_t 
   return count;
 }
 
+/// For each channel, which of the `count` taps holds the window's first maximum (`best` is
+/// scratch for the running maxima), by vector compares.
 template <class T>
-void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geometry& g) {
+void find_winners(const T* in, const std::int64_t* taps, std::size_t count, std::int64_t channels,
+                  T* best, std::int32_t* winner) {
+  std::copy_n(in + taps[0], channels, best);
+  std::fill(winner, winner + channels, 0);
+  for (std::size_t t = 1; t < count; ++t) {
+    const T* v = in + taps[t];
+#pragma omp simd
+    for (std::int64_t c = 0; c < channels; ++c) {
+      bool greater = v[c] > best[c];
+      best[c] = greater ? v[c] : best[c];
+      winner[c] = greater ? std::int32_t(t) : winner[c];
+    }
+  }
+}
+
+/// Pools x into out. With `select_from` (max pooling only), each window's output is instead the
+/// element of select_from at x's winning tap, 0 for a window outside the input: max pooling's
+/// derivative applied to select_from.
+template <class T>
+void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geometry& g,
+                  const RawTensor* select_from = nullptr) {
   const T* px = x.data_as<T>();
+  const T* ps = select_from ? select_from->data_as<T>() : nullptr;
   T* py = out.data_as<T>();
   std::int64_t image = g.h * g.w * g.c;
-  T empty = kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : T(0);
+  T empty = kind == PoolKind::max && !ps ? -std::numeric_limits<T>::infinity() : T(0);
   auto rows = [&](std::int64_t first, std::int64_t last) {  // rows of the output: (image, oy)
     std::vector<std::int64_t> taps(g.win.kernel_h * g.win.kernel_w);
+    std::vector<T> best(ps ? g.c : 0);
+    std::vector<std::int32_t> winner(ps ? g.c : 0);
     for (std::int64_t row = first; row < last; ++row) {
       const T* in = px + (row / g.oh) * image;
       for (std::int64_t ox = 0; ox < g.ow; ++ox) {
@@ -271,6 +296,12 @@ void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geome
         std::size_t count = window_taps(g, row % g.oh, ox, taps.data());
         if (count == 0) {
           std::fill(o, o + g.c, empty);
+          continue;
+        }
+        if (ps) {
+          find_winners(in, taps.data(), count, g.c, best.data(), winner.data());
+          const T* v = ps + (row / g.oh) * image;
+          for (std::int64_t c = 0; c < g.c; ++c) o[c] = v[taps[winner[c]] + c];
           continue;
         }
         std::copy_n(in + taps[0], g.c, o);
@@ -293,55 +324,6 @@ void pool_forward(PoolKind kind, const RawTensor& x, RawTensor& out, const Geome
     }
   };
   parallel_for(g.n * g.oh, grain_for(g.ow * g.c * g.win.kernel_h * g.win.kernel_w), rows);
-}
-
-/// For each channel, which of the `count` taps holds the window's first maximum (`best` is
-/// scratch for the running maxima), by vector compares.
-template <class T>
-void find_winners(const T* in, const std::int64_t* taps, std::size_t count, std::int64_t channels,
-                  T* best, std::int32_t* winner) {
-  std::copy_n(in + taps[0], channels, best);
-  std::fill(winner, winner + channels, 0);
-  for (std::size_t t = 1; t < count; ++t) {
-    const T* v = in + taps[t];
-#pragma omp simd
-    for (std::int64_t c = 0; c < channels; ++c) {
-      bool greater = v[c] > best[c];
-      best[c] = greater ? v[c] : best[c];
-      winner[c] = greater ? std::int32_t(t) : winner[c];
-    }
-  }
-}
-
-/// out[window, c] = values at the tap where x's window has its first maximum (0 for a window
-/// with no tap inside the input).
-template <class T>
-void max_pool_select(const RawTensor& x, const RawTensor& values, RawTensor& out,
-                     const Geometry& g) {
-  const T* px = x.data_as<T>();
-  const T* pv = values.data_as<T>();
-  T* po = out.data_as<T>();
-  std::int64_t image = g.h * g.w * g.c;
-  parallel_for(g.n * g.oh, grain_for(g.ow * g.c * g.win.kernel_h * g.win.kernel_w),
-               [&](std::int64_t first, std::int64_t last) {
-                 std::vector<T> best(g.c);
-                 std::vector<std::int32_t> winner(g.c);
-                 std::vector<std::int64_t> taps(g.win.kernel_h * g.win.kernel_w);
-                 for (std::int64_t row = first; row < last; ++row) {
-                   const T* in = px + (row / g.oh) * image;
-                   const T* v = pv + (row / g.oh) * image;
-                   for (std::int64_t ox = 0; ox < g.ow; ++ox) {
-                     T* o = po + (row * g.ow + ox) * g.c;
-                     std::size_t count = window_taps(g, row % g.oh, ox, taps.data());
-                     if (count == 0) {
-                       std::fill(o, o + g.c, T(0));
-                       continue;
-                     }
-                     find_winners(in, taps.data(), count, g.c, best.data(), winner.data());
-                     for (std::int64_t c = 0; c < g.c; ++c) o[c] = v[taps[winner[c]] + c];
-                   }
-                 }
-               });
 }
 
 /// Each thread owns whole images: it clears an image's gradient (small enough to stay in cache)
@@ -399,6 +381,17 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
         }
     }
   });
+}
+
+/// Pooling of a dense x (see pool_forward for `select_from`).
+RawTensor pooled(PoolKind kind, const RawTensor& x, const Window2D& w,
+                 const RawTensor* select_from) {
+  Geometry g = geometry(x.shape, w);
+  RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, g.c}, x.dtype, x.device);
+  if (out.count() == 0) return out;
+  visit_floating(x.dtype, "pool2d",
+                 [&](auto tag) { pool_forward<decltype(tag)>(kind, x, out, g, select_from); });
+  return out;
 }
 
 }  // namespace
@@ -471,13 +464,7 @@ RawTensor CpuBackend::conv2d_backward_filter(const RawTensor& input, const RawTe
 }
 
 RawTensor CpuBackend::pool2d(PoolKind kind, const RawTensor& input, const Window2D& w) {
-  RawTensor x = dense(input);
-  Geometry g = geometry(x.shape, w);
-  RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, g.c}, x.dtype, x.device);
-  if (out.count() == 0) return out;
-  visit_floating(x.dtype, "pool2d",
-                 [&](auto tag) { pool_forward<decltype(tag)>(kind, x, out, g); });
-  return out;
+  return pooled(kind, dense(input), w, nullptr);
 }
 
 RawTensor CpuBackend::pool2d_backward(PoolKind kind, const RawTensor& input, const RawTensor& dy_in,
@@ -491,18 +478,13 @@ RawTensor CpuBackend::pool2d_backward(PoolKind kind, const RawTensor& input, con
   return dx;
 }
 
-RawTensor CpuBackend::max_pool2d_select(const RawTensor& input, const RawTensor& values_in,
+RawTensor CpuBackend::max_pool2d_select(const RawTensor& input, const RawTensor& values,
                                         const Window2D& w) {
-  CT_CHECK(values_in.shape == input.shape && values_in.dtype == input.dtype,
-           "max_pool2d_select: values {} {} for an input {} {}", values_in.shape, values_in.dtype,
+  CT_CHECK(values.shape == input.shape && values.dtype == input.dtype,
+           "max_pool2d_select: values {} {} for an input {} {}", values.shape, values.dtype,
            input.shape, input.dtype);
-  RawTensor x = dense(input), values = dense(values_in);
-  Geometry g = geometry(x.shape, w);
-  RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, g.c}, x.dtype, x.device);
-  if (out.count() == 0) return out;
-  visit_floating(x.dtype, "max_pool2d_select",
-                 [&](auto tag) { max_pool_select<decltype(tag)>(x, values, out, g); });
-  return out;
+  RawTensor from = dense(values);
+  return pooled(PoolKind::max, dense(input), w, &from);
 }
 
 }  // namespace ct::cpu
