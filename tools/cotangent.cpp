@@ -153,10 +153,10 @@ int run_training(const Arguments& args, const std::string& model_name) {
     history = train::fit(model, optimizer, dataset, fit);
   };
   if (optimizer_name == "sgd") {
-    SGD optimizer(model, {.learning_rate = float(learning_rate)});
+    SGD optimizer(model, {.learning_rate = learning_rate});
     train_with(optimizer);
   } else {
-    Adam optimizer(model, {.learning_rate = float(learning_rate)});
+    Adam optimizer(model, {.learning_rate = learning_rate});
     train_with(optimizer);
   }
   train::write_reports(output, history, model_name, dataset_name, batch_size, optimizer_name,

@@ -43,6 +43,11 @@ std::vector<AnyTensor> backpropagate(const AnyTensor& root, const AnyTensor& see
 /// float/double become 0-d tensors; tensors and CT_FIELDS structs pass as themselves.
 template <class X>
 struct Argument {
+  static_assert(FloatTensor<X> || Reflectable<X>,
+                "cannot differentiate with respect to this type: a model struct needs "
+                "CT_FIELDS(field, ...) naming its parameters and layers (without it nothing "
+                "would be differentiated); otherwise pass a Tensor<float>, Tensor<double>, "
+                "float or double");
   using Passed = X;
   static Passed lift(const X& x, const std::shared_ptr<Tape>& tape,
                      std::vector<std::shared_ptr<Node>>& vars) {
@@ -85,6 +90,25 @@ struct Argument<S> {
   }
 };
 
+/// True when f can be called with the arguments as presented and returns a float tensor: the
+/// differentiation entry points check this first, so that a mistake is one readable error.
+template <class F, class... Xs>
+constexpr bool differentiable_call() {
+  static_assert(std::is_invocable_v<F&, const typename Argument<Xs>::Passed&...>,
+                "the differentiated function cannot be called with the argument(s) given: it "
+                "should take them as `const Model&` (a float or double argument arrives as a "
+                "Tensor of that type)");
+  if constexpr (std::is_invocable_v<F&, const typename Argument<Xs>::Passed&...>) {
+    using R =
+        std::remove_cvref_t<std::invoke_result_t<F&, const typename Argument<Xs>::Passed&...>>;
+    static_assert(FloatTensor<R>,
+                  "the differentiated function must return Tensor<float> or Tensor<double> "
+                  "(a loss: one value for value_with_gradient, gradient and minimize)");
+    return FloatTensor<R>;
+  }
+  return false;
+}
+
 template <class R>
 AnyTensor as_result(const R& y) {
   static_assert(FloatTensor<R>,
@@ -117,20 +141,25 @@ auto unlift_value(const R& y) {
 /// For several, the gradients come as a tuple.
 template <class... Xs, class F>
 auto value_with_gradient_at(F&& f, const Xs&... xs) {
-  detail::TapeScope scope;
-  std::vector<std::shared_ptr<detail::Node>> vars;
-  auto lifted = std::tuple{detail::Argument<Xs>::lift(xs, scope.tape(), vars)...};
-  auto y = std::apply(f, lifted);
-  scope.close();
-  detail::check_scalar(y, "value_with_gradient");
-  auto grads = detail::backpropagate(y, ones_like(detail::without_node(y)), vars, /*release=*/true);
-  std::size_t next = 0;
-  auto gradients = std::tuple{detail::Argument<Xs>::gradient(xs, grads, next)...};
-  auto value = detail::unlift_value(y);
-  if constexpr (sizeof...(Xs) == 1)
-    return std::pair{value, std::get<0>(std::move(gradients))};
-  else
-    return std::pair{value, std::move(gradients)};
+  if constexpr (!detail::differentiable_call<F, Xs...>()) {
+    return;  // the static_asserts above said why
+  } else {
+    detail::TapeScope scope;
+    std::vector<std::shared_ptr<detail::Node>> vars;
+    auto lifted = std::tuple{detail::Argument<Xs>::lift(xs, scope.tape(), vars)...};
+    auto y = std::apply(f, lifted);
+    scope.close();
+    detail::check_scalar(y, "value_with_gradient");
+    auto grads =
+        detail::backpropagate(y, ones_like(detail::without_node(y)), vars, /*release=*/true);
+    std::size_t next = 0;
+    auto gradients = std::tuple{detail::Argument<Xs>::gradient(xs, grads, next)...};
+    auto value = detail::unlift_value(y);
+    if constexpr (sizeof...(Xs) == 1)
+      return std::pair{value, std::get<0>(std::move(gradients))};
+    else
+      return std::pair{value, std::move(gradients)};
+  }
 }
 
 template <class X, class F>
@@ -164,6 +193,8 @@ auto gradient(const X& x, const Y& y, const Z& z, F&& f) {
 /// shape) to the gradient with respect to x. It may be called many times.
 template <class X, class F>
 auto value_with_pullback(const X& x, F&& f) {
+  static_assert(std::is_invocable_v<F&, const typename detail::Argument<X>::Passed&>,
+                "value_with_pullback: the function cannot be called with the argument given");
   detail::TapeScope scope;
   std::vector<std::shared_ptr<detail::Node>> vars;
   auto lifted = detail::Argument<X>::lift(x, scope.tape(), vars);
@@ -209,26 +240,71 @@ X without_derivative(X x) {
   return x;
 }
 
+namespace detail {
+/// How many differentiation calls that still record `x` belongs to.
+inline int open_calls(const AnyTensor& x) {
+  int open = 0;
+  if (x.node())
+    for (const Tape* t = x.node()->tape.get(); t; t = t->parent.get()) open += t->open;
+  return open;
+}
+
+template <class Body, FloatingPoint T, class... Rest>
+Tensor<T> with_derivative(Body& body, const Tensor<T>& x, const Rest&... rest) {
+  std::array<const AnyTensor*, 1 + sizeof...(Rest)> operands{&x, &rest...};
+  int open = 0;
+  for (const AnyTensor* a : operands) open = std::max(open, open_calls(*a));
+  // With one open call the forward pass need not be recorded. Under an enclosing call (higher
+  // order) it is, so that what the pullback captures carries its own derivative.
+  std::uint64_t start = next_sequence();
+  auto [y, pb] =
+      open > 1 ? body(x, rest...) : body(without_derivative(x), without_derivative(rest)...);
+  Tensor<T> value(y);
+  // Anything else the body differentiably reads would get no gradient: refuse it.
+  bool foreign = open <= 1 ? tracked(value) : false;
+  if (open > 1 && value.node())
+    for (const auto& node : inputs_recorded_before(value.node(), start))
+      if (node->tape->recording() &&
+          std::none_of(operands.begin(), operands.end(),
+                       [&](const AnyTensor* a) { return a->node() == node; }))
+        foreign = true;
+  CT_CHECK_AS(ValueError, !foreign,
+              "with_derivative: the function reads a differentiable value that is not one of its "
+              "arguments (a captured parameter?), whose gradient would be lost; pass it as an "
+              "argument, with_derivative(x, w, body), and return its gradient from the pullback");
+  Tensor<T> out = without_derivative(value);
+  if (open > 0)
+    record_many(out, operands, [pb = std::move(pb)](const AnyTensor& dy, const AnyTensor&) {
+      auto d = pb(Tensor<T>(dy));
+      if constexpr (sizeof...(Rest) == 0)
+        return grads(Tensor<T>(d));
+      else
+        return std::apply([](auto&&... g) { return grads(AnyTensor(g)...); }, d);
+    });
+  return out;
+}
+}  // namespace detail
+
 /// Gives `f` a hand-written derivative (S4TF's @derivative(of:)). `body(x)` returns the value
 /// and a pullback dy -> dx; only what the pullback captures is kept for the backward pass.
 ///   with_derivative(x, [](const Tensor<float>& x) {
 ///     auto s = sigmoid(x); auto y = x * s;
 ///     return std::pair{y, [s, y](const Tensor<float>& dy) { return dy * (s + y * (1 - s)); }};
 ///   });
+/// With several differentiable arguments, body(x, w) returns the value and a pullback
+/// dy -> std::tuple{dx, dw}. The body may read nothing differentiable besides its arguments
+/// (a captured parameter would silently get no gradient, so it is an error).
 template <FloatingPoint T, class Body>
 Tensor<T> with_derivative(const Tensor<T>& x, Body&& body) {
-  // With one open call the forward pass need not be recorded. Under an enclosing call (higher
-  // order) it is, so that what the pullback captures carries its own derivative.
-  int open = 0;
-  if (x.node())
-    for (const detail::Tape* t = x.node()->tape.get(); t; t = t->parent.get()) open += t->open;
-  auto [y, pb] = body(open > 1 ? x : without_derivative(x));
-  Tensor<T> out = without_derivative(Tensor<T>(y));
-  if (open > 0)
-    detail::record(out, {&x}, [pb = std::move(pb)](const AnyTensor& dy, const AnyTensor&) {
-      return detail::grads(Tensor<T>(pb(Tensor<T>(dy))));
-    });
-  return out;
+  return detail::with_derivative(body, x);
+}
+template <FloatingPoint T, class Body>
+Tensor<T> with_derivative(const Tensor<T>& x, const Tensor<T>& w, Body&& body) {
+  return detail::with_derivative(body, x, w);
+}
+template <FloatingPoint T, class Body>
+Tensor<T> with_derivative(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, Body&& body) {
+  return detail::with_derivative(body, x, w, b);
 }
 
 /// Wraps `f` so that its forward pass keeps nothing for the backward pass and is recomputed

@@ -72,9 +72,12 @@ struct Dense {
         bias(use_bias ? zeros<T>({output_size}) : Tensor<T>()),
         activation(std::move(activation)) {}
   Dense(Tensor<T> weight, Tensor<T> bias, Activation<T> activation = identity<T>)
-      : weight(std::move(weight)), bias(std::move(bias)), activation(std::move(activation)) {}
+      : weight(std::move(weight)), bias(std::move(bias)), activation(std::move(activation)) {
+    check_parameters();
+  }
 
   Tensor<T> operator()(const Tensor<T>& input) const {
+    check_parameters();
     CT_CHECK(input.rank() >= 1 && input.shape(-1) == weight.shape(0),
              "Dense: input {} does not end in {} features", input.shape(), weight.shape(0));
     if (auto fused = detail::fusable(activation);
@@ -87,6 +90,16 @@ struct Dense {
     if (bias.defined()) y = y + bias;
     if (input.rank() == 1) y = squeeze(y, {0});
     return activation ? activation(y) : y;
+  }
+
+ private:
+  // S4TF's batched (rank-3) weights are not supported: refuse them rather than broadcast.
+  void check_parameters() const {
+    CT_CHECK(weight.rank() == 2, "Dense: the weight must be [input, output], not {}",
+             weight.shape());
+    CT_CHECK(!bias.defined() || (bias.rank() == 1 && bias.shape(0) == weight.shape(1)),
+             "Dense: the bias must be [{}] for a weight {}, not {}", weight.shape(1),
+             weight.shape(), bias.shape());
   }
 };
 

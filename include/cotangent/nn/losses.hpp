@@ -35,6 +35,7 @@ Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<I>& labels
            "softmax_cross_entropy: logits {} and labels {} must be [N, C] and [N]", logits.shape(),
            labels.shape());
   std::int64_t classes = logits.shape(1);
+  detail::check_labels(labels, classes, "softmax_cross_entropy");
   auto per_sample = [&](const Tensor<T>& z) {
     auto log_probs = log_softmax(z);
     auto picked = sum(log_probs * one_hot<T>(labels, classes), {1});
@@ -59,12 +60,22 @@ Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<T>& probab
   return detail::reduce_loss(-sum(probabilities * log_softmax(logits), {-1}), reduction);
 }
 
-/// Binary cross entropy on logits: max(z, 0) - z·y + log(1 + exp(-|z|)).
+/// Binary cross entropy on logits: max(z, 0) - z·y + log(1 + exp(-|z|)), stable for any z. The
+/// loss is smooth, so its derivative is written as such, (sigmoid(z) - y) and -z, rather than
+/// left to relu and abs, whose slopes at 0 are 0.
 template <FloatingPoint T>
 Tensor<T> sigmoid_cross_entropy(const Tensor<T>& logits, const Tensor<T>& labels,
                                 Reduction reduction = Reduction::mean) {
   detail::same_shape("sigmoid_cross_entropy", logits, labels);
-  return detail::reduce_loss(relu(logits) - logits * labels + log1p(exp(-abs(logits))), reduction);
+  Tensor<T> z = without_derivative(logits), y = without_derivative(labels);
+  Tensor<T> losses = relu(z) - z * y + log1p(exp(-abs(z)));
+  if (detail::tracking(logits, labels))
+    detail::record(losses, {&logits, &labels},
+                   [logits, labels](const AnyTensor& d, const AnyTensor&) {
+                     Tensor<T> dy(d);
+                     return detail::grads(dy * (sigmoid(logits) - labels), -dy * logits);
+                   });
+  return detail::reduce_loss(losses, reduction);
 }
 
 template <FloatingPoint T>

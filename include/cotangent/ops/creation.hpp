@@ -155,6 +155,9 @@ inline std::pair<double, double> fans(const Shape& s) {
   for (int i = 0; i + 2 < s.rank(); ++i) receptive *= double(s[i]);
   return {double(s[s.rank() - 2]) * receptive, double(s[s.rank() - 1]) * receptive};
 }
+/// The standard deviation of a unit normal truncated at ±2: a truncated normal drawn with
+/// stddev / this has the variance asked for (as TensorFlow's and S4TF's variance scaling).
+inline constexpr double kTruncatedNormalStddev = 0.87962566103423978;
 }  // namespace detail
 
 template <FloatingPoint T>
@@ -166,7 +169,8 @@ Tensor<T> glorot_uniform(const Shape& shape, Generator& gen = default_generator(
 template <FloatingPoint T>
 Tensor<T> glorot_normal(const Shape& shape, Generator& gen = default_generator()) {
   auto [in, out] = detail::fans(shape);
-  return truncated_normal<T>(shape, 0, T(std::sqrt(2.0 / (in + out))), gen);
+  return truncated_normal<T>(shape, 0,
+                             T(std::sqrt(2.0 / (in + out)) / detail::kTruncatedNormalStddev), gen);
 }
 template <FloatingPoint T>
 Tensor<T> he_uniform(const Shape& shape, Generator& gen = default_generator()) {
@@ -177,7 +181,8 @@ Tensor<T> he_uniform(const Shape& shape, Generator& gen = default_generator()) {
 template <FloatingPoint T>
 Tensor<T> he_normal(const Shape& shape, Generator& gen = default_generator()) {
   auto [in, out] = detail::fans(shape);
-  return truncated_normal<T>(shape, 0, T(std::sqrt(2.0 / in)), gen);
+  return truncated_normal<T>(shape, 0, T(std::sqrt(2.0 / in) / detail::kTruncatedNormalStddev),
+                             gen);
 }
 
 // ---- Tensor members that read or make values --------------------------------------------

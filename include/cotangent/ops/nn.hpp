@@ -216,10 +216,33 @@ Tensor<T> softmax(const Tensor<T>& x, int axis = -1) {
   return exp(log_softmax(x, axis));
 }
 
-/// One-hot rows: one_hot<float>(labels [N], 10) -> [N, 10].
+namespace detail {
+/// Throws IndexError naming the first label outside [0, classes) and where it is.
+template <Index I>
+void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op) {
+  if (labels.scalar_count() == 0) return;
+  Tensor<bool> outside = logical_or(less(labels, I(0)), greater_equal(labels, I(classes)));
+  if (!any(outside).scalar()) return;
+  auto flags = outside.scalars();
+  auto values = labels.scalars();
+  std::size_t first = std::size_t(std::find(flags.begin(), flags.end(), true) - flags.begin());
+  std::vector<std::int64_t> position(labels.rank());
+  for (int axis = labels.rank() - 1, rest = int(first); axis >= 0; --axis) {
+    position[axis] = rest % labels.shape(axis);
+    rest /= int(labels.shape(axis));
+  }
+  throw IndexError(format("{}: label {} at position {} is outside [0, {}) ({} of {} labels are)",
+                          op, std::int64_t(values[first]), Shape(position), classes,
+                          std::count(flags.begin(), flags.end(), true), flags.size()));
+}
+}  // namespace detail
+
+/// One-hot rows: one_hot<float>(labels [N], 10) -> [N, 10]. An index outside [0, depth) is an
+/// error (TensorFlow gives it a row of `off`, which hides a wrong label count).
 template <Scalar T, Index I>
 Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, T on = T(1), T off = T(0)) {
   CT_CHECK_AS(ValueError, depth >= 0, "one_hot: negative depth {}", depth);
+  detail::check_labels(indices, depth, "one_hot");
   std::vector<I> range(depth);
   for (std::int64_t i = 0; i < depth; ++i) range[i] = I(i);
   auto hot = equal(expand_dims(indices, -1), Tensor<I>(range, {depth}));

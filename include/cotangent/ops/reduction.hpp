@@ -95,18 +95,22 @@ Tensor<T> Tensor<T>::mean() const {
   return ct::mean(*this);
 }
 
-/// Product; its derivative divides by x, so it needs nonzero inputs where a gradient is asked.
+/// Product. Its derivative is the product of the other elements, computed without dividing by
+/// x so that it is exact with zeros: where a reduction holds no zero it is product / x; with one
+/// zero, only the zero's slot gets the product of the rest; with two or more, all are zero.
 template <Numeric T>
 Tensor<T> product(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
   axes = detail::reduction_axes(std::move(axes), x.rank(), "product");
   Tensor<T> y = detail::reduce_raw<T>(ReduceOp::product, x, axes, true, "product");
   if (detail::tracking(x))
-    detail::record(
-        y, {&x},
-        [x, from = x.shape()](const AnyTensor& dy, const AnyTensor& y) {
-          return detail::grads(Tensor<T>(dy) * Tensor<T>(y) / x);
-        },
-        true);
+    detail::record(y, {&x}, [x, axes](const AnyTensor& dy, const AnyTensor&) {
+      Tensor<bool> zero = equal(x, T(0));
+      Tensor<T> nonzero = where(zero, ones_like(x), x);  // no zero, so its own derivative divides
+      Tensor<T> zeros_in_slice = detail::without_node(sum(cast<T>(zero), axes, true));
+      Tensor<T> others = where(zero, cast<T>(equal(zeros_in_slice, T(1))),
+                               cast<T>(equal(zeros_in_slice, T(0))) / nonzero);
+      return detail::grads(Tensor<T>(dy) * product(nonzero, axes, true) * others);
+    });
   return keep_dims ? y : reshape(y, detail::squeezed_shape(x.shape(), axes));
 }
 

@@ -63,9 +63,9 @@ inline std::span<const ProductTerm> terms_of(const ProductTerms& terms, std::siz
 }  // namespace detail
 
 struct SGDOptions {
-  float learning_rate = 0.01f;
-  float momentum = 0;
-  float decay = 0;  // learning rate / (1 + decay · step)
+  double learning_rate = 0.01;
+  double momentum = 0;
+  double decay = 0;  // learning rate / (1 + decay · step)
   bool nesterov = false;
 };
 
@@ -108,11 +108,11 @@ class SGD {
 };
 
 struct AdamOptions {
-  float learning_rate = 1e-3f;
-  float beta1 = 0.9f, beta2 = 0.999f;
-  float epsilon = 1e-8f;
-  float decay = 0;
-  float weight_decay = 0.01f;  // AdamW only
+  double learning_rate = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double epsilon = 1e-8;
+  double decay = 0;
+  double weight_decay = 0.01;  // AdamW only
 };
 
 /// Adam (S4TF's update: the step size carries both bias corrections).
@@ -182,10 +182,10 @@ class AMSGrad {
 };
 
 struct AdaMaxOptions {
-  float learning_rate = 0.002f;
-  float beta1 = 0.9f, beta2 = 0.999f;
-  float epsilon = 1e-8f;
-  float decay = 0;
+  double learning_rate = 0.002;
+  double beta1 = 0.9, beta2 = 0.999;
+  double epsilon = 1e-8;
+  double decay = 0;
 };
 
 /// AdaMax: Adam with the infinity norm.
@@ -247,10 +247,10 @@ class RAdam {
 };
 
 struct RMSPropOptions {
-  float learning_rate = 1e-3f;
-  float rho = 0.9f;
-  float epsilon = 1e-8f;
-  float decay = 0;
+  double learning_rate = 1e-3;
+  double rho = 0.9;
+  double epsilon = 1e-8;
+  double decay = 0;
 };
 
 template <class Model>
@@ -276,9 +276,9 @@ class RMSProp {
 };
 
 struct AdaGradOptions {
-  float learning_rate = 1e-3f;
-  float initial_accumulator_value = 0.1f;
-  float epsilon = 1e-8f;
+  double learning_rate = 1e-3;
+  double initial_accumulator_value = 0.1;
+  double epsilon = 1e-8;
 };
 
 template <class Model>
@@ -307,10 +307,10 @@ class AdaGrad {
 };
 
 struct AdaDeltaOptions {
-  float learning_rate = 1;
-  float rho = 0.95f;
-  float epsilon = 1e-6f;
-  float decay = 0;
+  double learning_rate = 1;
+  double rho = 0.95;
+  double epsilon = 1e-6;
+  double decay = 0;
 };
 
 template <class Model>
@@ -341,7 +341,8 @@ class AdaDelta {
 
 namespace detail {
 template <class Optimizer, class Model>
-concept TakesProductTerms = requires(Optimizer& o, Model& m, const Model& g, const ProductTerms& t) {
+concept TakesProductTerms = requires(Optimizer& o, Model& m, const Model& g,
+                                     const ProductTerms& t) {
   o.update(m, g, t);
 };
 }  // namespace detail
@@ -355,7 +356,9 @@ concept TakesProductTerms = requires(Optimizer& o, Model& m, const Model& g, con
 /// of a step's memory traffic at small batches.
 template <class Optimizer, class Model, class F>
 auto minimize(Optimizer& optimizer, Model& model, F&& f) {
-  if constexpr (!detail::TakesProductTerms<Optimizer, Model>) {
+  if constexpr (!detail::differentiable_call<F, Model>()) {
+    return;  // the static_asserts in differentiable_call said why
+  } else if constexpr (!detail::TakesProductTerms<Optimizer, Model>) {
     auto [value, grad] = value_with_gradient(model, std::forward<F>(f));
     optimizer.update(model, grad);
     return value;
@@ -397,21 +400,21 @@ auto minimize(Optimizer& optimizer, Model& model, F&& f) {
 
 /// The rate times `factor` every `step_size` steps.
 struct StepSchedule {
-  float initial, factor;
+  double initial, factor;
   std::int64_t step_size;
-  float operator()(std::int64_t step) const {
-    return initial * std::pow(factor, float((step - 1) / step_size));
+  double operator()(std::int64_t step) const {
+    return initial * std::pow(factor, double((step - 1) / step_size));
   }
 };
 /// Cosine decay from `initial` to `minimum` over `total` steps.
 struct CosineSchedule {
-  float initial;
+  double initial;
   std::int64_t total;
-  float minimum = 0;
-  float operator()(std::int64_t step) const {
+  double minimum = 0;
+  double operator()(std::int64_t step) const {
     double progress =
         std::min(1.0, double(step - 1) / double(std::max<std::int64_t>(total - 1, 1)));
-    return float(minimum + (initial - minimum) * 0.5 * (1 + std::cos(M_PI * progress)));
+    return double(minimum + (initial - minimum) * 0.5 * (1 + std::cos(M_PI * progress)));
   }
 };
 /// Ramps linearly from 0 to the wrapped schedule's rate over `warmup` steps.
@@ -419,9 +422,9 @@ template <class Schedule>
 struct LinearWarmup {
   Schedule schedule;
   std::int64_t warmup;
-  float operator()(std::int64_t step) const {
-    float rate = schedule(step);
-    return step < warmup ? rate * float(step) / float(warmup) : rate;
+  double operator()(std::int64_t step) const {
+    double rate = schedule(step);
+    return step < warmup ? rate * double(step) / double(warmup) : rate;
   }
 };
 
