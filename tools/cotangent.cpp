@@ -1,41 +1,142 @@
 // The `cotangent` command line: train the talk's models and report what happened.
 //   cotangent train --model cnn --dataset mnist --epochs 12 --output runs/cnn
 #include <cotangent/cotangent.hpp>
-#include <cotangent/models/classifiers.hpp>
 #include <cotangent/io/checkpoint.hpp>
+#include <cotangent/models/classifiers.hpp>
 #include <cotangent/train/trainer.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
-#include <omp.h>
-
+#include <csignal>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
-#include <map>
+#include <limits>
+#include <new>
+
+#include "options.hpp"
 
 using namespace ct;
+using cli::Option;
+using Kind = cli::Option::Kind;
 
 namespace {
 
-const char* kUsage = R"(usage: cotangent train [options]
-       cotangent evaluate --checkpoint FILE [--dataset mnist|fashion-mnist]
-
-  --model mlp|cnn|lenet           the talk's models (default cnn)
-  --dataset mnist|fashion-mnist   (default mnist)
-  --epochs N                      (default 12)
-  --batch-size B                  (default 128)
-  --optimizer sgd|adam            (default sgd)
-  --learning-rate LR              (default 0.1 for sgd, 0.001 for adam)
-  --seed S                        initialization and shuffling (default 1)
-  --device cpu                    (default cpu)
-  --output DIR                    where summary.json and metrics.csv go (default runs/MODEL-DATASET)
-  --data-dir DIR                  read the dataset's files from DIR first
-  --limit N                       train on the first N images only (quick runs)
-  --no-download                   use only local files and the cache
-  --checkpoint-every N            save DIR/checkpoint.safetensors every N batches and each epoch
-  --resume DIR                    continue the run whose checkpoint is in DIR
-)";
-
 const char* kCheckpointFile = "checkpoint.safetensors";
+constexpr double kLargest = double(std::numeric_limits<std::int64_t>::max());
+
+cli::Options train_options() {
+  return {
+      "train",
+      {{"model",
+        Kind::choice,
+        "mlp|cnn|lenet  the talk's models (default cnn)",
+        0,
+        0,
+        false,
+        {"mlp", "cnn", "lenet"}},
+       {"dataset",
+        Kind::choice,
+        "mnist|fashion-mnist  (default mnist)",
+        0,
+        0,
+        false,
+        {"mnist", "fashion-mnist"}},
+       {"epochs", Kind::integer, "N  epochs in all, counting resumed ones (default 12)", 1, 1e6},
+       {"batch-size", Kind::integer, "B  (default 128)", 1, 1 << 20},
+       {"optimizer", Kind::choice, "sgd|adam  (default sgd)", 0, 0, false, {"sgd", "adam"}},
+       {"learning-rate", Kind::number, "LR  (default 0.1 for sgd, 0.001 for adam)", 0, 1e3, true},
+       {"seed", Kind::integer, "S  initialization and shuffling (default 1)", 0, kLargest},
+       {"device", Kind::choice, "cpu  (default cpu)", 0, 0, false, {"cpu"}},
+       {"threads", Kind::integer, "N  CPU threads (default: one per core)", 1, 4096},
+       {"output", Kind::text,
+        "DIR  where summary.json, metrics.csv and checkpoints go (default runs/MODEL-DATASET)"},
+       {"data-dir", Kind::text, "DIR  read the dataset's files from DIR"},
+       {"limit", Kind::integer, "N  train on the first N images only (quick runs)", 1, kLargest},
+       {"no-download", Kind::flag, "use only local files and the cache"},
+       {"checkpoint-every", Kind::integer,
+        "N  save DIR/checkpoint.safetensors every N batches and each epoch", 0, kLargest},
+       {"resume", Kind::text, "DIR  continue the run whose checkpoint is in DIR"},
+       {"help", Kind::flag, "print this help"}}};
+}
+
+cli::Options evaluate_options() {
+  return {"evaluate",
+          {{"checkpoint", Kind::text, "FILE  a checkpoint written by cotangent train (required)"},
+           {"dataset",
+            Kind::choice,
+            "mnist|fashion-mnist  (default mnist)",
+            0,
+            0,
+            false,
+            {"mnist", "fashion-mnist"}},
+           {"batch-size", Kind::integer, "B  (default 128)", 1, 1 << 20},
+           {"threads", Kind::integer, "N  CPU threads (default: one per core)", 1, 4096},
+           {"data-dir", Kind::text, "DIR  read the dataset's files from DIR"},
+           {"no-download", Kind::flag, "use only local files and the cache"},
+           {"help", Kind::flag, "print this help"}}};
+}
+
+void print_usage(std::ostream& out) {
+  out << "usage: cotangent train [options]\n"
+      << "       cotangent evaluate --checkpoint FILE [options]\n\n"
+      << "cotangent train:\n"
+      << train_options().usage() << "\ncotangent evaluate:\n"
+      << evaluate_options().usage()
+      << "\nCtrl-C stops training after the batch in progress (saving a checkpoint when\n"
+         "--checkpoint-every is set) and exits with status 130; a second Ctrl-C exits at once.\n";
+}
+
+// ---- Ctrl-C: finish the batch, save, then stop; a second one stops at once ---------------
+
+volatile std::sig_atomic_t interrupt_requested = 0;
+
+extern "C" void on_interrupt(int) {
+  if (interrupt_requested) _exit(130);
+  interrupt_requested = 1;
+  const char message[] =
+      "\ncotangent: interrupted; stopping after this batch (Ctrl-C again to quit at once)\n";
+  [[maybe_unused]] auto written = write(STDERR_FILENO, message, sizeof message - 1);
+}
+
+void handle_interrupts() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+/// Holds an exclusive lock on DIR/.lock for the life of the process, so two runs never write
+/// one directory; the kernel drops it when the process ends, however it ends.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const std::filesystem::path& directory) {
+    auto path = directory / ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    CT_CHECK_AS(IOError, fd_ >= 0, "cannot create {}: {}", path.string(), std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char owner[32] = {};
+      [[maybe_unused]] auto n = ::pread(fd_, owner, sizeof owner - 1, 0);
+      ::close(fd_);
+      throw IOError(detail::format(
+          "{} is in use by another cotangent process (pid {}); wait for it or choose another "
+          "--output",
+          directory.string(), std::strtol(owner, nullptr, 10)));
+    }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    [[maybe_unused]] int ok = ::ftruncate(fd_, 0);
+    [[maybe_unused]] auto n = ::pwrite(fd_, pid.data(), pid.size(), 0);
+  }
+  ~DirectoryLock() { ::close(fd_); }
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 std::string hex_double(double v) {
   char buf[64];
@@ -43,142 +144,201 @@ std::string hex_double(double v) {
   return buf;
 }
 
-struct Arguments {
-  std::map<std::string, std::string> values;
-  std::string get(const std::string& key, const std::string& fallback) const {
-    auto it = values.find(key);
-    return it == values.end() ? fallback : it->second;
-  }
-};
-
-Arguments parse(int argc, char** argv, int first) {
-  Arguments args;
-  for (int i = first; i < argc; ++i) {
-    std::string a = argv[i];
-    CT_CHECK_AS(ValueError, a.rfind("--", 0) == 0, "unexpected argument '{}'", a);
-    std::string key = a.substr(2);
-    if (key == "no-download" || key == "help") {
-      args.values[key] = "1";
-      continue;
-    }
-    CT_CHECK_AS(ValueError, i + 1 < argc, "option --{} needs a value", key);
-    args.values[key] = argv[++i];
-  }
-  return args;
-}
-
-std::int64_t to_int(const std::string& s, const char* what) {
-  try {
-    std::size_t used = 0;
-    long long v = std::stoll(s, &used);
-    if (used == s.size() && v >= 0) return v;
-  } catch (const std::exception&) {
-  }
-  throw ValueError(detail::format("--{}: '{}' is not a non-negative integer", what, s));
-}
-
 data::ImageDataset load_dataset(const std::string& name, std::int64_t batch_size,
                                 const data::DatasetOptions& options) {
   if (name == "mnist") return MNIST(batch_size, options);
-  if (name == "fashion-mnist") return FashionMNIST(batch_size, options);
-  throw ValueError(detail::format("--dataset: '{}' is not mnist or fashion-mnist", name));
+  return FashionMNIST(batch_size, options);
+}
+
+/// The run's settings as the checkpoint records them, checked against a resumed run's own.
+std::map<std::string, std::string> run_settings(const train::RunDescription& run,
+                                                std::int64_t limit) {
+  return {{"dataset", run.dataset},
+          {"batch_size", std::to_string(run.batch_size)},
+          {"optimizer", run.optimizer},
+          {"learning_rate", hex_double(run.learning_rate)},
+          {"limit", std::to_string(limit)}};
+}
+
+/// Refuses to resume with settings other than the checkpoint's, in the words of the options.
+void check_resume(const io::Safetensors& file, const std::filesystem::path& directory,
+                  const train::RunDescription& run, std::int64_t limit) {
+  auto recorded = [&](const char* key) {
+    auto it = file.metadata.find(key);
+    return it == file.metadata.end() ? std::string() : it->second;
+  };
+  auto refuse = [&](const std::string& option, const std::string& then, const std::string& now) {
+    throw ValueError(detail::format(
+        "--resume: the run in {} was trained with {} {}, not {}; resume with the same settings "
+        "or start a new run",
+        directory.string(), option, then, now));
+  };
+  if (recorded("model") != run.model) refuse("--model", recorded("model"), run.model);
+  if (recorded("seed") != std::to_string(run.seed))
+    refuse("--seed", recorded("seed"), std::to_string(run.seed));
+  auto now = run_settings(run, limit);
+  const std::vector<std::pair<std::string, std::string>> options{
+      {"dataset", "--dataset"},
+      {"batch_size", "--batch-size"},
+      {"optimizer", "--optimizer"},
+      {"learning_rate", "--learning-rate"},
+      {"limit", "--limit"}};
+  for (auto& [key, option] : options) {
+    std::string then = recorded(key.c_str());
+    if (then.empty() || then == now[key]) continue;  // older checkpoints lack some settings
+    if (key == "learning_rate")
+      refuse(option, detail::format("{}", std::strtod(then.c_str(), nullptr)),
+             detail::format("{}", run.learning_rate));
+    if (key == "limit")
+      refuse(option, then == "0" ? "none" : then, now[key] == "0" ? "none" : now[key]);
+    refuse(option, then, now[key]);
+  }
+}
+
+/// True when every parameter of the model is finite (checked before a checkpoint replaces the
+/// last good one).
+template <class Model>
+bool parameters_finite(const Model& model) {
+  bool finite = true;
+  for_each_parameter(
+      [&](const auto& p) { finite = finite && std::isfinite(double(sum(abs(p)).scalar())); },
+      model);
+  return finite;
 }
 
 template <class Model>
-int run_training(const Arguments& args, const std::string& model_name) {
-  std::string dataset_name = args.get("dataset", "mnist");
-  std::string optimizer_name = args.get("optimizer", "sgd");
-  std::string device = args.get("device", "cpu");
-  CT_CHECK_AS(ValueError, device == "cpu", "--device: '{}' is not available in this build (cpu)",
-              device);
-  CT_CHECK_AS(ValueError, optimizer_name == "sgd" || optimizer_name == "adam",
-              "--optimizer: '{}' is not sgd or adam", optimizer_name);
-  std::int64_t epochs = to_int(args.get("epochs", "12"), "epochs");
-  std::int64_t batch_size = to_int(args.get("batch-size", "128"), "batch-size");
-  std::uint64_t seed = std::uint64_t(to_int(args.get("seed", "1"), "seed"));
-  double learning_rate =
-      std::stod(args.get("learning-rate", optimizer_name == "sgd" ? "0.1" : "0.001"));
-  std::filesystem::path output = args.get("output", "runs/" + model_name + "-" + dataset_name);
+int run_training(const cli::Options& args, const std::string& model_name) {
+  train::RunDescription run;
+  run.model = model_name;
+  run.dataset = args.text("dataset", "mnist");
+  run.optimizer = args.text("optimizer", "sgd");
+  run.epochs_planned = args.integer("epochs", 12);
+  run.batch_size = args.integer("batch-size", 128);
+  run.seed = std::uint64_t(args.integer("seed", 1));
+  run.learning_rate = args.number("learning-rate", run.optimizer == "sgd" ? 0.1 : 0.001);
+  std::int64_t limit = args.integer("limit", 0);
+  std::int64_t checkpoint_every = args.integer("checkpoint-every", 0);
+  std::filesystem::path output = args.text("output", "runs/" + model_name + "-" + run.dataset);
+  std::filesystem::path resume = args.text("resume", "");
 
-  std::int64_t checkpoint_every = to_int(args.get("checkpoint-every", "0"), "checkpoint-every");
-  std::string resume = args.get("resume", "");
+  // Everything that can be refused is, before any training: the output directory, its lock,
+  // the checkpoint to resume and its settings, the dataset.
+  std::filesystem::create_directories(output);
+  DirectoryLock lock(output);
+  std::optional<io::Safetensors> resumed;
+  if (!resume.empty()) {
+    resumed = io::load_safetensors(resume / kCheckpointFile);
+    check_resume(*resumed, resume, run, limit);
+  }
 
   data::DatasetOptions options;
-  options.seed = seed;
-  options.directory = args.get("data-dir", "");
-  options.download = !args.values.count("no-download");
-  if (args.values.count("limit")) options.training_limit = to_int(args.get("limit", ""), "limit");
-  data::ImageDataset dataset = load_dataset(dataset_name, batch_size, options);
+  options.seed = run.seed;
+  options.directory = args.text("data-dir", "");
+  options.download = !args.has("no-download");
+  if (limit > 0) options.training_limit = limit;
+  data::ImageDataset dataset = load_dataset(run.dataset, run.batch_size, options);
+  std::int64_t images = dataset.training().count;
+  CT_CHECK_AS(ValueError, images >= run.batch_size,
+              "--batch-size {} is larger than the {} training images{}: no full batch to train on",
+              run.batch_size, images, limit > 0 ? " (--limit)" : "");
 
-  default_generator().reseed(seed);
-  Context::local().random.reseed(seed + 1);
+  default_generator().reseed(run.seed);
+  Context::local().random.reseed(run.seed + 1);
   Model model;
-  std::cout << "Training " << model_name << " on " << dataset_name << ": "
-            << dataset.training().count << " training and " << dataset.test().count
-            << " test images, batch " << batch_size << ", " << optimizer_name
-            << " with learning rate " << learning_rate << ", seed " << seed << ", "
-            << omp_get_max_threads() << " threads" << std::endl;
+  std::cout << "Training " << model_name << " on " << run.dataset << ": " << images
+            << " training and " << dataset.test().count << " test images, batch " << run.batch_size
+            << ", " << run.optimizer << " with learning rate " << run.learning_rate << ", seed "
+            << run.seed << ", " << thread_count() << " threads" << std::endl;
 
-  train::FitOptions fit{.epochs = epochs, .progress = true, .checkpoint_every = checkpoint_every};
-  fit.on_epoch = [&](const train::EpochMetrics& m) {
-    std::cout << train::describe(m, epochs) << std::endl;
-  };
   std::vector<train::EpochMetrics> history;
+  train::FitOptions fit{
+      .epochs = run.epochs_planned, .progress = true, .checkpoint_every = checkpoint_every};
+  fit.stop_requested = [] { return interrupt_requested != 0; };
+  fit.on_epoch = [&](const train::EpochMetrics& m) {
+    std::cout << train::describe(m, run.epochs_planned) << std::endl;
+    history.push_back(m);
+    run.status = "running";
+    train::write_reports(output, history, run);  // so an open run can be looked at
+  };
   auto train_with = [&](auto& optimizer) {
     using Optimizer = std::remove_reference_t<decltype(optimizer)>;
-    if (!resume.empty()) {
-      auto state =
-          io::load_checkpoint(std::filesystem::path(resume) / kCheckpointFile, model, &optimizer);
-      CT_CHECK_AS(ValueError, state.model == model_name,
-                  "--resume: the checkpoint holds a '{}' model, not '{}'", state.model, model_name);
-      CT_CHECK_AS(ValueError, state.seed == seed,
-                  "--resume: the checkpoint was trained with seed {}, not {}", state.seed, seed);
+    if (resumed) {
+      auto state = io::load_checkpoint(*resumed, resume / kCheckpointFile, model, &optimizer);
+      CT_CHECK_AS(ValueError, state.batch > 0 || state.epoch < run.epochs_planned,
+                  "--resume: the run in {} has already trained its {} epochs; pass --epochs with "
+                  "more to train further",
+                  resume.string(), state.epoch);
       fit.start = {state.epoch, state.batch, std::strtod(state.extra["loss_sum"].c_str(), nullptr),
                    std::strtoll(state.extra["correct"].c_str(), nullptr, 10),
                    std::strtoll(state.extra["seen"].c_str(), nullptr, 10)};
+      history = train::decode_history(state.extra["history"]);
       std::cout << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch
                 << std::endl;
     }
-    fit.on_checkpoint = [&](const train::EpochProgress& p) {
-      io::TrainingState state{model_name,
-                              p.epoch,
-                              p.batch,
-                              0,
-                              seed,
-                              {{"loss_sum", hex_double(p.loss_sum)},
-                               {"correct", std::to_string(p.correct)},
-                               {"seen", std::to_string(p.seen)}}};
+    auto save = [&](const train::EpochProgress& p) {
+      if (!parameters_finite(model))
+        throw train::Diverged(detail::format(
+            "training diverged: the parameters are no longer finite at epoch {}, batch {}",
+            p.epoch + 1, p.batch));
+      auto extra = run_settings(run, limit);
+      extra["loss_sum"] = hex_double(p.loss_sum);
+      extra["correct"] = std::to_string(p.correct);
+      extra["seen"] = std::to_string(p.seen);
+      extra["history"] = train::encode_history(history);
+      io::TrainingState state{model_name, p.epoch, p.batch, 0, run.seed, extra};
       io::save_checkpoint<Model, Optimizer>(output / kCheckpointFile, model, &optimizer, state);
     };
-    history = train::fit(model, optimizer, dataset, fit);
+    fit.on_checkpoint = save;
+    fit.on_stop = [&](const train::EpochProgress& p) {
+      run.status = "interrupted";
+      if (checkpoint_every > 0) save(p);
+    };
+    train::fit(model, optimizer, dataset, fit);
   };
-  if (optimizer_name == "sgd") {
-    SGD optimizer(model, {.learning_rate = learning_rate});
-    train_with(optimizer);
-  } else {
-    Adam optimizer(model, {.learning_rate = learning_rate});
-    train_with(optimizer);
+
+  try {
+    if (run.optimizer == "sgd") {
+      SGD optimizer(model, {.learning_rate = run.learning_rate});
+      train_with(optimizer);
+    } else {
+      Adam optimizer(model, {.learning_rate = run.learning_rate});
+      train_with(optimizer);
+    }
+  } catch (const train::Diverged& e) {
+    run.status = "diverged";
+    run.message = e.what();
+    train::write_reports(output, history, run);
+    throw train::Diverged(std::string(e.what()) +
+                          (checkpoint_every > 0 ? "; the last good checkpoint is kept" : ""));
   }
-  train::write_reports(output, history, model_name, dataset_name, batch_size, optimizer_name,
-                       learning_rate, seed);
-  if (!history.empty())
-    std::cout << "Final test accuracy " << std::fixed << std::setprecision(2)
-              << 100 * history.back().test_accuracy << "%; wrote "
-              << (output / "summary.json").string() << " and " << (output / "metrics.csv").string()
+  if (run.status == "interrupted") {
+    run.message = "interrupted by a signal";
+    train::write_reports(output, history, run);
+    std::cout << "Interrupted after " << history.size() << " complete epochs; wrote "
+              << (output / "summary.json").string()
+              << (checkpoint_every > 0 ? " and the checkpoint (continue with --resume)" : "")
               << std::endl;
+    return 130;
+  }
+  run.status = "completed";
+  train::write_reports(output, history, run);
+  std::cout << "Final test accuracy " << std::fixed << std::setprecision(2)
+            << 100 * history.back().test_accuracy << "%; wrote "
+            << (output / "summary.json").string() << " and " << (output / "metrics.csv").string()
+            << std::endl;
   return 0;
 }
 
 template <class Model>
-int run_evaluation(const Arguments& args, const io::Safetensors& file) {
+int run_evaluation(const cli::Options& args, const io::Safetensors& file) {
   Model model;
-  std::filesystem::path checkpoint = args.get("checkpoint", "");
+  std::filesystem::path checkpoint = args.text("checkpoint");
   io::TrainingState state = io::load_checkpoint(file, checkpoint, model);
-  std::string dataset_name = args.get("dataset", "mnist");
+  std::string dataset_name = args.text("dataset", "mnist");
   data::DatasetOptions options;
-  options.directory = args.get("data-dir", "");
-  options.download = !args.values.count("no-download");
-  data::ImageDataset dataset = load_dataset(dataset_name, 128, options);
+  options.directory = args.text("data-dir", "");
+  options.download = !args.has("no-download");
+  data::ImageDataset dataset = load_dataset(dataset_name, args.integer("batch-size", 128), options);
   auto [loss, accuracy] = train::evaluate(model, dataset);
   std::cout << "Checkpoint " << checkpoint.string() << " (" << state.model << ", epoch "
             << state.epoch << "): test loss " << std::fixed << std::setprecision(4) << loss
@@ -187,8 +347,8 @@ int run_evaluation(const Arguments& args, const io::Safetensors& file) {
   return 0;
 }
 
-int evaluate_command(const Arguments& args) {
-  std::filesystem::path checkpoint = args.get("checkpoint", "");
+int evaluate_command(const cli::Options& args) {
+  std::filesystem::path checkpoint = args.text("checkpoint");
   CT_CHECK_AS(ValueError, !checkpoint.empty(), "evaluate: --checkpoint FILE is required");
   io::Safetensors file = io::load_safetensors(checkpoint);  // read once, then dispatch on its model
   std::string model = file.metadata["model"];
@@ -199,30 +359,49 @@ int evaluate_command(const Arguments& args) {
       detail::format("evaluate: {} holds an unknown model '{}'", checkpoint.string(), model));
 }
 
+int run(int argc, char** argv) {
+  std::string command = argc < 2 ? "" : argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    print_usage(std::cout);
+    return 0;
+  }
+  if (command != "train" && command != "evaluate") {
+    print_usage(std::cerr);
+    if (command.empty()) return 2;
+    throw ValueError(
+        detail::format("unknown command '{}' (the commands are train and evaluate)", command));
+  }
+  cli::Options args = command == "train" ? train_options() : evaluate_options();
+  args.parse(argc, argv, 2);
+  if (args.has("help")) {
+    std::cout << "usage: cotangent " << command
+              << (command == "train" ? " [options]\n" : " --checkpoint FILE [options]\n")
+              << args.usage();
+    return 0;
+  }
+  if (args.has("threads")) set_thread_count(int(args.integer("threads", 1)));
+  if (command == "evaluate") return evaluate_command(args);
+  handle_interrupts();
+  std::string model = args.text("model", "cnn");
+  if (model == "mlp") return run_training<models::MLP>(args, model);
+  if (model == "lenet") return run_training<models::LeNet>(args, model);
+  return run_training<models::CNN>(args, model);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every failure ends here as one line on stderr and status 1: never an uncaught exception.
   try {
-    if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
-      std::cout << kUsage;
-      return argc < 2 ? 2 : 0;
-    }
-    std::string command = argv[1];
-    CT_CHECK_AS(ValueError, command == "train" || command == "evaluate",
-                "unknown command '{}' (try: cotangent --help)", command);
-    Arguments args = parse(argc, argv, 2);
-    if (command == "evaluate") return evaluate_command(args);
-    if (args.values.count("help")) {
-      std::cout << kUsage;
-      return 0;
-    }
-    std::string model = args.get("model", "cnn");
-    if (model == "mlp") return run_training<models::MLP>(args, model);
-    if (model == "cnn") return run_training<models::CNN>(args, model);
-    if (model == "lenet") return run_training<models::LeNet>(args, model);
-    throw ValueError(detail::format("--model: '{}' is not mlp, cnn or lenet", model));
+    return run(argc, argv);
   } catch (const ct::Error& e) {
     std::cerr << "cotangent: " << e.what() << std::endl;
-    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "cotangent: out of memory" << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "cotangent: unexpected error: " << e.what() << std::endl;
+  } catch (...) {
+    std::cerr << "cotangent: unexpected error" << std::endl;
   }
+  return 1;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // cotangent: differentiable programming in C++20, after Swift for TensorFlow.
 #include "cotangent/autodiff/check.hpp"
+#include "cotangent/backend/threads.hpp"
 #include "cotangent/data/datasets.hpp"
 #include "cotangent/nn/activations.hpp"
 #include "cotangent/nn/layers.hpp"

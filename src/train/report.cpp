@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
+#include "cotangent/core/error.hpp"
 #include "cotangent/data/files.hpp"
 
 namespace ct::train {
@@ -54,9 +57,35 @@ std::string describe(const EpochMetrics& m, std::int64_t epochs) {
   return s.str();
 }
 
+namespace {
+/// A JSON number, or null where JSON has none (nan, inf).
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream out;
+  out << std::setprecision(6) << v;
+  return out.str();
+}
+/// A JSON string literal.
+std::string json_string(const std::string& text) {
+  std::ostringstream out;
+  out << '"';
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\')
+      out << '\\' << c;
+    else if (c == '\n')
+      out << "\\n";
+    else if (c < 0x20)
+      out << "\\u" << std::hex << std::setw(4) << std::setfill('0') << int(c) << std::dec;
+    else
+      out << c;
+  }
+  out << '"';
+  return out.str();
+}
+}  // namespace
+
 void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
-                   const std::string& model, const std::string& dataset, std::int64_t batch_size,
-                   const std::string& optimizer, double learning_rate, std::uint64_t seed) {
+                   const RunDescription& run) {
   std::ostringstream csv;
   csv << "epoch,training_loss,training_accuracy,test_loss,test_accuracy,seconds,images_per_"
          "second\n";
@@ -72,24 +101,64 @@ void write_reports(const std::filesystem::path& directory, const std::vector<Epo
   data::write_file_atomically(directory / "metrics.csv", text.data(), text.size());
 
   std::size_t n = std::max<std::size_t>(metrics.size(), 1);
-  const EpochMetrics last = metrics.empty() ? EpochMetrics{} : metrics.back();
+  bool any = !metrics.empty();
+  const EpochMetrics last = any ? metrics.back() : EpochMetrics{};
+  auto final_value = [&](double v) { return any ? json_number(v) : std::string("null"); };
   std::ostringstream json;
-  json << std::setprecision(6) << "{\n"
-       << "  \"model\": \"" << model << "\",\n"
-       << "  \"dataset\": \"" << dataset << "\",\n"
+  json << "{\n"
+       << "  \"status\": " << json_string(run.status) << ",\n";
+  if (!run.message.empty()) json << "  \"message\": " << json_string(run.message) << ",\n";
+  json << "  \"model\": " << json_string(run.model) << ",\n"
+       << "  \"dataset\": " << json_string(run.dataset) << ",\n"
        << "  \"epochs\": " << metrics.size() << ",\n"
-       << "  \"batch_size\": " << batch_size << ",\n"
-       << "  \"optimizer\": \"" << optimizer << "\",\n"
-       << "  \"learning_rate\": " << learning_rate << ",\n"
-       << "  \"seed\": " << seed << ",\n"
-       << "  \"final_test_accuracy\": " << last.test_accuracy << ",\n"
-       << "  \"final_test_loss\": " << last.test_loss << ",\n"
-       << "  \"final_training_loss\": " << last.training_loss << ",\n"
-       << "  \"seconds_per_epoch\": " << seconds / double(n) << ",\n"
-       << "  \"images_per_second\": " << images_per_second / double(n) << "\n"
+       << "  \"epochs_planned\": " << run.epochs_planned << ",\n"
+       << "  \"batch_size\": " << run.batch_size << ",\n"
+       << "  \"optimizer\": " << json_string(run.optimizer) << ",\n"
+       << "  \"learning_rate\": " << json_number(run.learning_rate) << ",\n"
+       << "  \"seed\": " << run.seed << ",\n"
+       << "  \"final_test_accuracy\": " << final_value(last.test_accuracy) << ",\n"
+       << "  \"final_test_loss\": " << final_value(last.test_loss) << ",\n"
+       << "  \"final_training_loss\": " << final_value(last.training_loss) << ",\n"
+       << "  \"seconds_per_epoch\": " << final_value(seconds / double(n)) << ",\n"
+       << "  \"images_per_second\": " << final_value(images_per_second / double(n)) << "\n"
        << "}\n";
   text = json.str();
   data::write_file_atomically(directory / "summary.json", text.data(), text.size());
+}
+
+std::string encode_history(const std::vector<EpochMetrics>& metrics) {
+  std::ostringstream out;
+  out << std::hexfloat;
+  for (auto& m : metrics)
+    out << (&m == metrics.data() ? "" : ";") << m.epoch << ' ' << m.training_loss << ' '
+        << m.training_accuracy << ' ' << m.test_loss << ' ' << m.test_accuracy << ' ' << m.seconds
+        << ' ' << m.images_per_second;
+  return out.str();
+}
+
+std::vector<EpochMetrics> decode_history(const std::string& text) {
+  std::vector<EpochMetrics> metrics;
+  std::istringstream rows(text);
+  std::string row;
+  while (std::getline(rows, row, ';')) {
+    std::istringstream in(row);
+    EpochMetrics m;
+    std::string fields[6];
+    in >> m.epoch;
+    for (auto& f : fields) in >> f;
+    double* targets[6] = {&m.training_loss, &m.training_accuracy, &m.test_loss,
+                          &m.test_accuracy, &m.seconds,           &m.images_per_second};
+    for (int i = 0; i < 6; ++i) {
+      char* end = nullptr;
+      *targets[i] = std::strtod(fields[i].c_str(), &end);  // reads hexadecimal floats exactly
+      CT_CHECK_AS(ValueError, !fields[i].empty() && end && *end == 0,
+                  "the run's history is malformed at '{}'", row);
+    }
+    CT_CHECK_AS(ValueError, !in.fail() && m.epoch > 0, "the run's history is malformed at '{}'",
+                row);
+    metrics.push_back(m);
+  }
+  return metrics;
 }
 
 }  // namespace ct::train

@@ -240,8 +240,11 @@ std::vector<T> Tensor<T>::scalars() const {
 
 template <Scalar T>
 T Tensor<T>::scalar() const {
-  CT_CHECK(defined() && scalar_count() == 1,
-           "scalar: tensor of shape {} does not hold exactly one value", shape());
+  CT_CHECK_AS(ValueError, defined(),
+              "scalar: the tensor is undefined (default-constructed or moved from): it holds no "
+              "value");
+  CT_CHECK(scalar_count() == 1, "scalar: tensor of shape {} holds {} values, not exactly one",
+           shape(), scalar_count());
   return scalars()[0];
 }
 

@@ -112,9 +112,13 @@ Tensor<T> conv2d_fused(const Tensor<T>& input, const Tensor<T>& filter, const Te
   const char* op = depthwise ? "depthwise_conv2d" : "conv2d";
   CT_CHECK(filter.rank() == 4, "{}: filter must be {}, got {}", op,
            depthwise ? "[KH, KW, C, M]" : "HWIO (rank 4)", filter.shape());
-  CT_CHECK(input.rank() == 4 && input.shape(3) == filter.shape(2),
+  CT_CHECK(input.rank() == 4,
+           "{}: input {} must be a batch of images [N, H, W, C] (rank 4); a single image needs "
+           "expand_dims(image, 0)",
+           op, input.shape());
+  CT_CHECK(input.shape(3) == filter.shape(2),
            "{}: input {} has {} channels but filter {} expects {}", op, input.shape(),
-           input.rank() == 4 ? input.shape(3) : -1, filter.shape(), filter.shape(2));
+           input.shape(3), filter.shape(), filter.shape(2));
   std::int64_t outputs = depthwise ? filter.shape(2) * filter.shape(3) : filter.shape(3);
   if (bias.defined())
     CT_CHECK(bias.rank() == 1 && bias.shape(0) == outputs, "{}: bias {} does not match filter {}",

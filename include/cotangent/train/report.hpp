@@ -33,9 +33,25 @@ class ProgressBar {
 /// images/s"
 std::string describe(const EpochMetrics& m, std::int64_t epochs);
 
-/// Writes metrics.csv (one row per epoch) and summary.json into `directory`.
+/// What a run was asked to do, and how it ended, for its summary.
+struct RunDescription {
+  std::string model, dataset, optimizer;
+  std::int64_t batch_size = 0;
+  double learning_rate = 0;
+  std::uint64_t seed = 0;
+  std::int64_t epochs_planned = 0;
+  std::string status = "completed";  // "running", "completed", "interrupted" or "diverged"
+  std::string message;               // why it stopped, when it did not complete
+};
+
+/// Writes metrics.csv (one row per epoch) and summary.json into `directory`, each atomically.
+/// A number that is not finite is written as null: the JSON stays valid.
 void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
-                   const std::string& model, const std::string& dataset, std::int64_t batch_size,
-                   const std::string& optimizer, double learning_rate, std::uint64_t seed);
+                   const RunDescription& run);
+
+/// The metrics of each epoch as one line of exact (hexadecimal) numbers, and back: a checkpoint
+/// carries its run's history this way, so a resumed run reports every epoch.
+std::string encode_history(const std::vector<EpochMetrics>& metrics);
+std::vector<EpochMetrics> decode_history(const std::string& text);
 
 }  // namespace ct::train

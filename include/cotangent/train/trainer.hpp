@@ -1,7 +1,9 @@
 #pragma once
 // The training loop of the talk, for any classifier model and optimizer: one minimize step
 // (value_with_gradient and optimizer.update) on softmax_cross_entropy per batch, then test loss
-// and accuracy per epoch.
+// and accuracy per epoch. A non-finite loss stops it (Diverged); so does a stop request, after
+// the batch in progress.
+#include <cmath>
 #include <functional>
 
 #include "cotangent/data/datasets.hpp"
@@ -20,6 +22,11 @@ struct EpochProgress {
   std::int64_t correct = 0, seen = 0;
 };
 
+/// Training stopped because the loss is no longer a finite number.
+struct Diverged : Error {
+  using Error::Error;
+};
+
 struct FitOptions {
   std::int64_t epochs = 12;  // epochs in total, counting those already done
   EpochProgress start;       // to continue a run where a checkpoint left it
@@ -27,6 +34,10 @@ struct FitOptions {
   std::int64_t checkpoint_every = 0;  // call on_checkpoint every N batches (0: never)
   std::function<void(const EpochProgress&)> on_checkpoint;
   std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch
+  /// Asked before each batch; when it answers true, fit calls on_stop with the position reached
+  /// (the batches done so far) and returns the epochs completed.
+  std::function<bool()> stop_requested;
+  std::function<void(const EpochProgress&)> on_stop;
 };
 
 /// Test loss and accuracy of `model` over the dataset's validation batches, in inference mode.
@@ -66,6 +77,11 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
     {
       LearningPhaseScope training(LearningPhase::training);
       for (auto it = batches.begin_at(done); it != batches.end(); ++it) {
+        if (options.stop_requested && options.stop_requested()) {
+          bar.finish();
+          if (options.on_stop) options.on_stop(p);
+          return history;
+        }
         auto& [images, labels] = *it;
         Tensor<float> logits;
         auto loss = minimize(optimizer, model, [&](const Model& m) {
@@ -74,7 +90,15 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
           return softmax_cross_entropy(out, labels);
         });
         std::int64_t n = labels.shape(0);
-        loss_sum += double(loss.scalar()) * double(n);
+        double value = double(loss.scalar());
+        if (!std::isfinite(value)) {
+          bar.finish();
+          throw Diverged(detail::format(
+              "training diverged: the loss is {} at epoch {}, batch {} of {}; the model is no "
+              "longer usable (try a lower learning rate)",
+              value, m.epoch, done + 1, batches.batch_count()));
+        }
+        loss_sum += value * double(n);
         auto predicted = argmax(logits, 1).scalars();
         auto truth = labels.scalars();
         for (std::int64_t i = 0; i < n; ++i) correct += predicted[i] == truth[i];

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Careless and hostile use of the command line: each case must end with a clear message and
+# the right exit status, never a crash, a silent default or lost results.
+set -uo pipefail
+cli="$1"
+work="$2"
+rm -rf "$work" && mkdir -p "$work"
+failures=0
+quick=(--model mlp --dataset mnist --limit 640 --seed 5 --no-download)
+batch=(--batch-size 64)
+
+# expect STATUS FRAGMENT -- ARGS...: runs the command line, checks its exit status and that its
+# output contains FRAGMENT.
+expect() {
+  local status="$1" fragment="$2"
+  shift 3
+  local out rc
+  out=$(timeout 120 "$cli" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" -ne "$status" ] || [[ "$out" != *"$fragment"* ]]; then
+    echo "FAIL: cotangent $* -> exit $rc (want $status), output lacks '$fragment':"
+    echo "$out" | tail -5 | sed 's/^/    /'
+    failures=$((failures + 1))
+  fi
+}
+
+# Options: unknown, misspelt, malformed, out of range.
+expect 1 "unknown option --epoch (did you mean --epochs?)" -- train --epoch 1
+expect 1 "unknown option --lr (did you mean --learning-rate?)" -- train --lr 5
+expect 1 "unknown option --bogus" -- evaluate --bogus
+expect 1 "unexpected argument 'mlp'" -- train mlp
+expect 1 "unknown command 'trian'" -- trian
+expect 1 "--epochs abc: not a whole number" -- train --epochs abc
+expect 1 "--learning-rate 0.1abc: not a number" -- train --learning-rate 0.1abc
+expect 1 "--learning-rate nan: not a finite number" -- train --learning-rate nan
+expect 1 "--learning-rate inf: not a finite number" -- train --learning-rate inf
+expect 1 "--learning-rate 0: out of range" -- train --learning-rate 0
+expect 1 "--learning-rate -0.1: out of range" -- train --learning-rate -0.1
+expect 1 "--epochs -1: out of range" -- train --epochs -1
+expect 1 "--epochs 0: out of range" -- train --epochs 0
+expect 1 "--epochs 99999999999999999999: out of range" -- train --epochs 99999999999999999999
+expect 1 "--batch-size 0: out of range" -- train --batch-size 0
+expect 1 "--limit 0: out of range" -- train --limit 0
+expect 1 "--seed -3: out of range" -- train --seed -3
+expect 1 "--threads 0: out of range" -- train --threads 0
+expect 1 "--epochs ' 3'" -- train --epochs " 3"
+expect 1 "--epochs needs a value" -- train --epochs
+expect 1 "--epochs is given twice" -- train --epochs 1 --epochs 2
+expect 1 "--no-download takes no value" -- train --no-download=yes
+expect 1 "--model resnet: not one of mlp, cnn, lenet" -- train --model resnet
+expect 1 "--device cuda: not one of cpu" -- train --device cuda
+expect 1 "--checkpoint FILE is required" -- evaluate
+expect 0 "usage: cotangent train" -- train -h
+expect 0 "usage: cotangent evaluate" -- evaluate --help
+expect 0 "usage: cotangent train" -- --help
+expect 2 "usage:" --
+
+# Nothing to train on is an error, not "accuracy 0.00%" over an earlier summary.
+expect 1 "--batch-size 1000 is larger than the 640 training images (--limit)" -- \
+  train "${quick[@]}" --batch-size 1000 --epochs 1 --output "$work/empty"
+[ -e "$work/empty/summary.json" ] && { echo "FAIL: a run with no steps wrote a summary"; failures=$((failures + 1)); }
+
+# Output that cannot be written is refused before training.
+touch "$work/file"
+expect 1 "Not a directory" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --output "$work/file/run"
+
+# A second process on the same output directory.
+mkdir -p "$work/locked"
+flock "$work/locked/.lock" sleep 30 &
+holder=$!
+sleep 0.5
+expect 1 "is in use by another cotangent process" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --output "$work/locked"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+
+# Divergence: a clear error, exit 1, valid JSON, the last good checkpoint kept.
+expect 0 "Final test accuracy" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --checkpoint-every 5 --output "$work/diverge"
+cp "$work/diverge/checkpoint.safetensors" "$work/good.safetensors"
+expect 1 "training diverged" -- train "${quick[@]}" "${batch[@]}" --epochs 3 --learning-rate 1000 --checkpoint-every 1 --output "$work/diverge"
+if ! /usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["status"]=="diverged", s' "$work/diverge/summary.json"; then
+  echo "FAIL: summary.json after divergence is not valid JSON saying 'diverged'"; failures=$((failures + 1))
+fi
+expect 0 "accuracy" -- evaluate --checkpoint "$work/diverge/checkpoint.safetensors" --no-download
+
+# Resume: refused with other settings or when already finished; the history is kept.
+"$cli" train "${quick[@]}" "${batch[@]}" --epochs 1 --checkpoint-every 4 --output "$work/run" > /dev/null
+expect 1 "was trained with --batch-size 64, not 32" -- train "${quick[@]}" --batch-size 32 --epochs 2 --resume "$work/run" --output "$work/run"
+expect 1 "was trained with --optimizer sgd, not adam" -- train "${quick[@]}" "${batch[@]}" --optimizer adam --learning-rate 0.1 --epochs 2 --resume "$work/run" --output "$work/run"
+expect 1 "was trained with --dataset mnist, not fashion-mnist" -- train --model mlp --limit 640 --seed 5 --no-download "${batch[@]}" --dataset fashion-mnist --epochs 2 --resume "$work/run" --output "$work/run"
+expect 1 "was trained with --limit 640, not none" -- train --model mlp --batch-size 64 --seed 5 --no-download --epochs 2 --resume "$work/run" --output "$work/run"
+expect 1 "has already trained its 1 epochs" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --resume "$work/run" --output "$work/run"
+grep -q '"epochs": 1,' "$work/run/summary.json" || { echo "FAIL: a refused resume changed the summary"; failures=$((failures + 1)); }
+expect 0 "Resuming at epoch 2" -- train "${quick[@]}" "${batch[@]}" --epochs 2 --checkpoint-every 4 --resume "$work/run" --output "$work/run"
+[ "$(wc -l < "$work/run/metrics.csv")" -eq 3 ] || { echo "FAIL: the resumed run lost the first epoch's row"; failures=$((failures + 1)); }
+grep -q '"epochs": 2,' "$work/run/summary.json" || { echo "FAIL: the resumed run reports the wrong epoch count"; failures=$((failures + 1)); }
+
+# Ctrl-C: the batch finishes, a checkpoint and a summary marked interrupted are written, exit 130.
+"$cli" train "${quick[@]}" "${batch[@]}" --epochs 1000 --checkpoint-every 3 --output "$work/stop" > "$work/stop.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "^Epoch 2/" "$work/stop.log" && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -ne 130 ] || ! grep -q '"status": "interrupted"' "$work/stop/summary.json" ||
+   [ ! -s "$work/stop/checkpoint.safetensors" ]; then
+  echo "FAIL: Ctrl-C -> exit $rc, summary:"; cat "$work/stop/summary.json"; failures=$((failures + 1))
+fi
+expect 0 "Resuming at epoch" -- train "${quick[@]}" "${batch[@]}" --epochs 4 --checkpoint-every 3 --resume "$work/stop" --output "$work/stop"
+# A second Ctrl-C exits at once.
+"$cli" train "${quick[@]}" "${batch[@]}" --epochs 1000 --output "$work/stop2" > "$work/stop2.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "^Epoch 1/" "$work/stop2.log" && break; sleep 0.1; done
+kill -INT "$pid"; sleep 0.05; kill -INT "$pid"  # apart: two pending SIGINTs merge into one
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] || { echo "FAIL: a second Ctrl-C -> exit $rc"; failures=$((failures + 1)); }
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures hostile inputs were not handled"
+  exit 1
+fi
+echo "hostile command lines: ok"
