@@ -23,6 +23,7 @@ struct CNN {
 };
 
 int main(int argc, char** argv) {
+  ct::choose_openmp_waiting(argv);  // a short spin: see cotangent/backend/threads.hpp
   int epochs = argc > 1 ? std::atoi(argv[1]) : 12;
   auto dataset = MNIST(/*batch_size=*/128);  // downloads, verifies, caches
   CNN model;

@@ -18,6 +18,7 @@ struct MLP {
 };
 
 int main(int argc, char** argv) {
+  ct::choose_openmp_waiting(argv);  // a short spin: see cotangent/backend/threads.hpp
   int epochs = argc > 1 ? std::atoi(argv[1]) : 12;
   auto dataset = MNIST(/*batch_size=*/128);
   MLP model;

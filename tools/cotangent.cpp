@@ -138,6 +138,15 @@ class DirectoryLock {
   int fd_ = -1;
 };
 
+/// How OpenMP's idle threads wait in this process, as the environment chose it.
+std::string openmp_waiting() {
+  if (const char* policy = std::getenv("OMP_WAIT_POLICY"))
+    return "OMP_WAIT_POLICY=" + std::string(policy);
+  if (const char* spins = std::getenv("GOMP_SPINCOUNT"))
+    return "GOMP_SPINCOUNT=" + std::string(spins);
+  return "default waiting";
+}
+
 std::string hex_double(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%a", v);  // exact, so a resumed run reports the same metrics
@@ -248,7 +257,8 @@ int run_training(const cli::Options& args, const std::string& model_name) {
   std::cout << "Training " << model_name << " on " << run.dataset << ": " << images
             << " training and " << dataset.test().count << " test images, batch " << run.batch_size
             << ", " << run.optimizer << " with learning rate " << run.learning_rate << ", seed "
-            << run.seed << ", " << thread_count() << " threads" << std::endl;
+            << run.seed << ", " << thread_count() << " threads (OpenMP " << openmp_waiting() << ")"
+            << std::endl;
 
   std::vector<train::EpochMetrics> history;
   train::FitOptions fit{
@@ -391,6 +401,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ct::choose_openmp_waiting(argv);
   // Every failure ends here as one line on stderr and status 1: never an uncaught exception.
   try {
     return run(argc, argv);

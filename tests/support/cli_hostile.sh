@@ -4,6 +4,7 @@
 set -uo pipefail
 cli="$1"
 work="$2"
+unset GOMP_SPINCOUNT OMP_WAIT_POLICY
 rm -rf "$work" && mkdir -p "$work"
 failures=0
 quick=(--model mlp --dataset mnist --limit 640 --seed 5 --no-download)
@@ -71,6 +72,10 @@ holder=$!
 sleep 0.5
 expect 1 "is in use by another cotangent process" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --output "$work/locked"
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+
+# OpenMP's idle threads spin briefly unless the user chose otherwise.
+expect 0 "(OpenMP GOMP_SPINCOUNT=10000)" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --output "$work/spin"
+OMP_WAIT_POLICY=PASSIVE expect 0 "(OpenMP OMP_WAIT_POLICY=PASSIVE)" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --output "$work/spin"
 
 # Divergence: a clear error, exit 1, valid JSON, the last good checkpoint kept.
 expect 0 "Final test accuracy" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --checkpoint-every 5 --output "$work/diverge"

@@ -1,6 +1,6 @@
 #pragma once
-// How many threads the CPU kernels use. cotangent's loops, OpenBLAS and oneDNN share one OpenMP
-// team, so one number sets them all.
+// How many threads the CPU kernels use, and how their idle threads wait. cotangent's loops,
+// OpenBLAS and oneDNN share one OpenMP team, so one number sets them all.
 namespace ct {
 
 /// The threads a kernel called from this thread uses (by default one per core, or
@@ -9,5 +9,19 @@ int thread_count();
 /// Uses `n` threads (1 or more) in kernels called from this thread from now on; throws
 /// ValueError otherwise.
 void set_thread_count(int n);
+
+/// OpenMP's idle threads spin before they sleep, 300,000 times by libgomp's default: beside
+/// another busy process such a thread takes the time slice the thread with work needs, and
+/// training ran 3-5x slower. A short spin keeps an idle machine's speed and slows down in
+/// proportion to the load (bench/threads_under_load.sh measures it); sleeping at once
+/// (OMP_WAIT_POLICY=PASSIVE) makes every small parallel region pay for a wake-up.
+inline constexpr const char* kOpenMPSpinCount = "10000";
+
+/// libgomp reads its waiting policy once, when the program loads, so it can only be chosen
+/// from the environment: unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, this sets
+/// GOMP_SPINCOUNT to kOpenMPSpinCount and runs the program again (execv of itself, with the
+/// same arguments). Call it first thing in main: `ct::choose_openmp_waiting(argv);`. Set either
+/// variable yourself to skip it (a debugger or valgrind then sees one process).
+void choose_openmp_waiting(char** argv);
 
 }  // namespace ct

@@ -1,6 +1,9 @@
 #include "cotangent/backend/threads.hpp"
 
 #include <omp.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include "cotangent/core/error.hpp"
 
@@ -11,6 +14,12 @@ int thread_count() { return omp_get_max_threads(); }
 void set_thread_count(int n) {
   CT_CHECK_AS(ValueError, n >= 1, "set_thread_count: {} threads; at least 1 is needed", n);
   omp_set_num_threads(n);
+}
+
+void choose_openmp_waiting(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  if (setenv("GOMP_SPINCOUNT", kOpenMPSpinCount, 0) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure: then run on with libgomp's default
 }
 
 }  // namespace ct
