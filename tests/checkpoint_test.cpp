@@ -16,13 +16,6 @@ using namespace ct::testing;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path scratch(const std::string& name) {
-  fs::path d =
-      fs::temp_directory_path() / ("cotangent-ckpt-" + name + "-" + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 struct Small {
   Dense<float> dense{4, 3, relu};
   BatchNorm<float> norm{3};
@@ -66,7 +59,7 @@ std::string run(const std::string& command) {
 }  // namespace
 
 TEST(Checkpoint, RoundTripWithNamesOptimizerAndMetadata) {
-  auto dir = scratch("roundtrip");
+  auto dir = scratch_directory("ckpt-roundtrip");
   Small model;
   Adam optimizer(model);
   optimizer.update(model, gradient(model, [](const Small& m) {
@@ -97,7 +90,7 @@ TEST(Checkpoint, RoundTripWithNamesOptimizerAndMetadata) {
 }
 
 TEST(Checkpoint, MismatchesAreListedAndPartialLoadsAreExplicit) {
-  auto dir = scratch("mismatch");
+  auto dir = scratch_directory("ckpt-mismatch");
   Small model;
   io::save_checkpoint(dir / "small.safetensors", model);
   Wider wider;
@@ -183,7 +176,7 @@ TEST(Checkpoint, LoaderRejectsEveryTruncationAndCorruption) {
 }
 
 TEST(Checkpoint, KilledWritersNeverLeaveACorruptCheckpoint) {
-  auto dir = scratch("kill");
+  auto dir = scratch_directory("ckpt-kill");
   auto path = dir / "model.safetensors";
   // Two complete versions, large enough that a write takes a while.
   std::vector<io::NamedTensor> versions[2] = {{{"w", filled<float>({1 << 19}, 1.0f)}},
@@ -243,7 +236,7 @@ TEST(Checkpoint, ResumedTrainingEndsBitwiseEqual) {
   train::fit(model_a, opt_a, dataset, {.epochs = 2, .progress = false});
 
   // Interrupted after batch 4 of epoch 2, then resumed from the checkpoint in a fresh model.
-  auto dir = scratch("resume");
+  auto dir = scratch_directory("ckpt-resume");
   struct Stop {};
   auto model_b = fresh();
   SGD opt_b(model_b, {.learning_rate = 0.1f, .momentum = 0.9f});
@@ -270,7 +263,7 @@ TEST(Checkpoint, ResumedTrainingEndsBitwiseEqual) {
 TEST(Checkpoint, InteroperatesWithNumPy) {
   std::string python = python_with_numpy();
   if (python.empty()) GTEST_SKIP() << "no Python 3 with NumPy (install python3-numpy)";
-  auto dir = scratch("numpy");
+  auto dir = scratch_directory("ckpt-numpy");
   default_generator().reseed(4);
   models::MLP model;
   io::save_checkpoint(dir / "mlp.safetensors", model, static_cast<const SGD<models::MLP>*>(nullptr),
@@ -291,5 +284,48 @@ TEST(Checkpoint, InteroperatesWithNumPy) {
   EXPECT_EQ(Tensor<double>(*file.find("bias")).scalars(), (std::vector<double>{1.5, -2.0, 0.25}));
   EXPECT_EQ(Tensor<std::int64_t>(*file.find("ids")).scalars(), (std::vector<std::int64_t>{7, -1}));
   EXPECT_EQ(file.metadata["writer"], "numpy");
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, AFlippedBitInTheDataIsAChecksumError) {
+  auto dir = scratch_directory("ckpt-checksum");
+  auto path = dir / "c.safetensors";
+  Small model;
+  io::save_checkpoint(path, model, static_cast<const SGD<Small>*>(nullptr), {"small", 1});
+  auto bytes = data::read_bytes(path);
+  std::uint64_t header = 0;
+  for (int i = 0; i < 8; ++i) header |= std::uint64_t(bytes[i]) << (8 * i);
+  auto loaded = io::load_safetensors(path);
+  EXPECT_EQ(loaded.metadata["sha256"],
+            data::sha256_hex(bytes.data() + 8 + header, bytes.size() - 8 - header));
+  // One bit of one weight: the structure is intact, only the checksum can tell.
+  for (std::size_t at : {std::size_t(8 + header), bytes.size() - 1, std::size_t(8 + header + 17)}) {
+    auto flipped = bytes;
+    flipped[at] ^= 0x10;
+    data::write_file_atomically(path, flipped.data(), flipped.size());
+    Small other;
+    expect_error<IOError>([&] { io::load_checkpoint(path, other); },
+                          {path.string(), "checksum mismatch: the file is corrupt"});
+  }
+  // Every flip in the data of a small file is caught.
+  auto small = io::to_safetensors({{"a", Tensor<float>({1, 2, 3, 4}, {2, 2})}});
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= std::uint64_t(small[i]) << (8 * i);
+  for (std::size_t at = 8 + n; at < small.size(); ++at)
+    for (int bit = 0; bit < 8; ++bit) {
+      auto bad = small;
+      bad[at] ^= std::uint8_t(1 << bit);
+      EXPECT_THROW(io::from_safetensors(bad.data(), bad.size()), IOError) << at << ":" << bit;
+    }
+  // Files of other writers have no checksum and load as before, the fuzz corpus included.
+  std::string plain =
+      R"({"__metadata__":{"writer":"other"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  std::vector<std::uint8_t> other(8 + plain.size() + 4, 0);
+  other[0] = std::uint8_t(plain.size());
+  std::memcpy(other.data() + 8, plain.data(), plain.size());
+  EXPECT_EQ(io::from_safetensors(other.data(), other.size()).metadata.count("sha256"), 0u);
+  std::string corpus = std::string(COTANGENT_TEST_SUPPORT) + "/../../fuzz/corpus";
+  for (auto& entry : fs::directory_iterator(corpus))
+    EXPECT_NO_THROW(io::load_safetensors(entry.path())) << entry.path();
   fs::remove_all(dir);
 }

@@ -22,3 +22,8 @@ TEST(Messages, ScalarOfAnUndefinedTensorSaysItIsUndefined) {
   expect_error<ValueError>([&] { nothing.scalar(); }, {"scalar", "undefined"});
   expect_error<ShapeError>([] { zeros<float>({2, 3}).scalar(); }, {"[2, 3]", "6 values"});
 }
+
+TEST(Messages, AnAllocationTooLargeForTheMachineIsAMemoryError) {
+  expect_error<MemoryError>([] { zeros<float>({std::int64_t(1) << 42}); },
+                            {"out of memory", "[4398046511104]", "16384 GiB"});
+}

@@ -3,7 +3,10 @@
 // (0-d, empty, broadcast, non-contiguous), then first- and second-order gradient checks.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cotangent/cotangent.hpp>
+#include <filesystem>
 #include <functional>
 
 namespace ct::testing {
@@ -83,6 +86,15 @@ inline void check_binary(const BinaryCase& c) {
       check_second_order([&](const Tensor<double>& x) { return sum(c.op(x, x * 0.5 + 1.0)); },
                          sample({3}, c.low, c.high, 9));
   EXPECT_TRUE(second.ok) << "second order: " << second.message;
+}
+
+/// An empty folder of its own for one test: TMPDIR/cotangent-NAME-PID.
+inline std::filesystem::path scratch_directory(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() /
+           ("cotangent-" + name + "-" + std::to_string(getpid()));
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
 }
 
 /// Expects `body` to throw E with a message containing every one of `fragments`.

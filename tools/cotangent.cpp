@@ -232,7 +232,7 @@ int run_training(const cli::Options& args, const std::string& model_name) {
 
   // Everything that can be refused is, before any training: the output directory, its lock,
   // the checkpoint to resume and its settings, the dataset.
-  std::filesystem::create_directories(output);
+  data::check_writable_directory(output);
   DirectoryLock lock(output);
   std::optional<io::Safetensors> resumed;
   if (!resume.empty()) {

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 #include <cstdlib>
+#include <cmath>
 #include <new>
 
 #include "cotangent/backend/backend.hpp"
@@ -95,7 +96,13 @@ RawTensor RawTensor::empty(const Shape& shape, DType dtype, Device device) {
   CT_CHECK_AS(DeviceError, device.kind == Device::Kind::cpu && device.mode == Device::Mode::eager,
               "no storage allocator for device {}", device);
   RawTensor t;
-  t.storage = std::make_shared<Storage>(bytes, device);
+  try {
+    t.storage = std::make_shared<Storage>(bytes, device);
+  } catch (const std::bad_alloc&) {
+    throw MemoryError(detail::format(
+        "out of memory: a tensor of shape {} and dtype {} needs {} bytes ({} GiB)", shape, dtype,
+        bytes, std::round(double(bytes) / double(1ull << 30) * 10) / 10));
+  }
   t.shape = shape;
   t.strides = contiguous_strides(shape);
   t.dtype = dtype;

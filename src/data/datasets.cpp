@@ -1,6 +1,7 @@
 #include "cotangent/data/datasets.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <numeric>
 
 namespace ct::data {
@@ -10,24 +11,32 @@ Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what) {
               bytes.size());
   CT_CHECK_AS(IOError, bytes[0] == 0 && bytes[1] == 0, "{}: not an IDX file (bad magic number)",
               what);
-  CT_CHECK_AS(IOError, bytes[2] == 0x08, "{}: IDX data type 0x{} is not unsigned bytes", what,
-              int(bytes[2]));
+  char type[8];
+  std::snprintf(type, sizeof type, "0x%02x", unsigned(bytes[2]));
+  CT_CHECK_AS(IOError, bytes[2] == 0x08,
+              "{}: IDX data type {} is not supported; expected unsigned byte (0x08)", what, type);
   int rank = bytes[3];
   CT_CHECK_AS(IOError, rank >= 1 && rank <= 4, "{}: IDX rank {} is not supported", what, rank);
   std::size_t header = 4 + 4 * std::size_t(rank);
   CT_CHECK_AS(IOError, bytes.size() >= header, "{}: truncated IDX header", what);
+  std::uint64_t held = bytes.size() - header;
   Idx idx;
-  std::uint64_t count = 1;
+  // Each product is checked before it can wrap: dimensions 2^20, 2^20, 2^24 multiply to 2^64,
+  // which wraps to 0 and would pass for an empty file. Zero dimensions are skipped so that the
+  // other dimensions (the image size, for an empty set) are still bounded.
+  std::uint64_t count = 1, span = 1;
   for (int i = 0; i < rank; ++i) {
     const std::uint8_t* p = bytes.data() + 4 + 4 * i;
     std::uint64_t d = (std::uint64_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
     idx.dims.push_back(std::int64_t(d));
-    count *= d;
-    CT_CHECK_AS(IOError, count <= (1ull << 40), "{}: IDX dimensions are implausibly large", what);
+    CT_CHECK_AS(
+        IOError,
+        !__builtin_mul_overflow(span, std::max<std::uint64_t>(d, 1), &span) && span <= (1ull << 40),
+        "{}: IDX dimensions {} are implausibly large", what, Shape(idx.dims));
+    count *= d;  // at most span
   }
-  CT_CHECK_AS(IOError, bytes.size() - header == count,
-              "{}: IDX header promises {} values but the file holds {}", what, count,
-              bytes.size() - header);
+  CT_CHECK_AS(IOError, held == count, "{}: IDX header promises {} values but the file holds {}",
+              what, count, held);
   idx.values.assign(bytes.begin() + std::ptrdiff_t(header), bytes.end());
   return idx;
 }
@@ -67,18 +76,44 @@ ImageDataset::ImageDataset(ByteSamples training, ByteSamples test, std::int64_t 
               batch_size);
 }
 
-std::vector<Epoch> ImageDataset::training_epochs(std::int64_t count, std::int64_t first) const {
-  std::vector<Epoch> epochs;
-  for (std::int64_t e = first; e < first + count; ++e) {
-    // Each epoch's order depends only on the seed and its index, so a resumed run sees the same.
-    std::vector<std::int64_t> order(training_->count);
-    std::iota(order.begin(), order.end(), 0);
-    Generator gen(seed_ * 0x9e3779b97f4a7c15ULL + std::uint64_t(e) + 1);
-    for (std::int64_t i = std::int64_t(order.size()) - 1; i > 0; --i)
-      std::swap(order[i], order[gen.below(std::uint64_t(i) + 1)]);
-    epochs.emplace_back(training_, std::move(order), batch_size_, true);
-  }
-  return epochs;
+Epochs ImageDataset::training_epochs(std::int64_t count, std::int64_t first) const {
+  return Epochs(training_, batch_size_, seed_, first, count);
+}
+
+Epochs::Epochs(std::shared_ptr<const ByteSamples> samples, std::int64_t batch_size,
+               std::uint64_t seed, std::int64_t first, std::int64_t count)
+    : samples_(std::move(samples)),
+      batch_size_(batch_size),
+      seed_(seed),
+      first_(first),
+      count_(count) {
+  CT_CHECK_AS(ValueError, first >= 0 && count >= 0,
+              "training_epochs: the first epoch ({}) and the count ({}) must not be negative",
+              first, count);
+}
+
+Epoch Epochs::operator[](std::int64_t i) const {
+  CT_CHECK_AS(IndexError, i >= 0 && i < count_, "epoch {} is past the end of the run ({} epochs)",
+              i, count_);
+  // Each epoch's order depends only on the seed and its index, so a resumed run sees the same.
+  std::uint64_t e = std::uint64_t(first_ + i);
+  std::vector<std::int64_t> order(samples_->count);
+  std::iota(order.begin(), order.end(), 0);
+  Generator gen(seed_ * 0x9e3779b97f4a7c15ULL + e + 1);
+  for (std::int64_t k = std::int64_t(order.size()) - 1; k > 0; --k)
+    std::swap(order[k], order[gen.below(std::uint64_t(k) + 1)]);
+  return Epoch(samples_, std::move(order), batch_size_, true);
+}
+
+Epoch& Epochs::iterator::operator*() {
+  if (!current_) current_ = std::make_shared<Epoch>((*epochs_)[index_]);
+  return *current_;
+}
+
+Epochs::iterator& Epochs::iterator::operator++() {
+  ++index_;
+  current_.reset();  // the next epoch is built when it is reached
+  return *this;
 }
 
 Epoch ImageDataset::validation() const {
@@ -95,6 +130,8 @@ Epoch::Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_
 }
 
 LabeledBatch Epoch::batch(std::int64_t i) const {
+  CT_CHECK_AS(IndexError, i >= 0 && i < batches_,
+              "batch {} is past the end of the epoch ({} batches)", i, batches_);
   std::int64_t start = i * batch_size_;
   std::int64_t n = std::min<std::int64_t>(batch_size_, std::int64_t(order_.size()) - start);
   return samples_->batch(order_.data() + start, n);
@@ -205,10 +242,12 @@ ByteSamples parse_cifar10(const std::vector<std::uint8_t>& bytes, const std::str
 
 ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory,
                      const DatasetOptions& options) {
+  // Every published batch file holds 10000 records: a bound on what a (gzip) file may inflate to.
+  constexpr std::uint64_t kBatchFileBytes = 10000 * (1 + 3 * 32 * 32);
   ByteSamples training;
   for (int b = 1; b <= 5; ++b) {
     auto path = directory / ("data_batch_" + std::to_string(b) + ".bin");
-    ByteSamples part = parse_cifar10(read_file(path), path.string());
+    ByteSamples part = parse_cifar10(read_file(path, kBatchFileBytes), path.string());
     if (b == 1) {
       training = std::move(part);
       continue;
@@ -218,7 +257,7 @@ ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& direc
     training.labels.insert(training.labels.end(), part.labels.begin(), part.labels.end());
   }
   auto test_path = directory / "test_batch.bin";
-  ByteSamples test = parse_cifar10(read_file(test_path), test_path.string());
+  ByteSamples test = parse_cifar10(read_file(test_path, kBatchFileBytes), test_path.string());
   training.truncate(options.training_limit);
   test.truncate(options.test_limit);
   return ImageDataset(std::move(training), std::move(test), batch_size, options.seed);

@@ -11,6 +11,9 @@ namespace ct::io {
 namespace {
 
 constexpr std::uint64_t kMaxHeader = 100 << 20;  // as the reference implementation: 100 MB
+// The metadata key of the data section's SHA-256 (64 hex digits), written by to_safetensors and
+// checked on reading when present; files of other writers lack it and load unchecked.
+constexpr const char* kChecksumKey = "sha256";
 
 const char* dtype_code(DType d) {
   switch (d) {
@@ -249,27 +252,28 @@ const AnyTensor* Safetensors::find(const std::string& name) const {
 
 std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors,
                                          const std::map<std::string, std::string>& metadata) {
+  // The checksum covers the data, which follows the header: the header holds a placeholder of
+  // the digest's length, filled in once the data is in place.
+  std::map<std::string, std::string> meta = metadata;
+  meta[kChecksumKey] = std::string(64, '0');
   std::ostringstream header;
-  header << '{';
-  bool first = true;
-  if (!metadata.empty()) {
-    header << "\"__metadata__\":{";
-    for (auto it = metadata.begin(); it != metadata.end(); ++it)
-      header << (it == metadata.begin() ? "" : ",") << '"' << escape(it->first) << "\":\""
-             << escape(it->second) << '"';
-    header << '}';
-    first = false;
+  header << "{\"__metadata__\":{";
+  std::size_t checksum_at = 0;
+  for (auto it = meta.begin(); it != meta.end(); ++it) {
+    header << (it == meta.begin() ? "" : ",") << '"' << escape(it->first) << "\":\"";
+    if (it->first == kChecksumKey) checksum_at = std::size_t(header.tellp());
+    header << escape(it->second) << '"';
   }
+  header << '}';
   std::uint64_t offset = 0;
   for (auto& t : tensors) {
     CT_CHECK_AS(ValueError, t.tensor.defined(), "save: tensor '{}' is undefined", t.name);
     std::uint64_t bytes = std::uint64_t(t.tensor.scalar_count()) * dtype_size(t.tensor.dtype());
-    header << (first ? "" : ",") << '"' << escape(t.name) << "\":{\"dtype\":\""
-           << dtype_code(t.tensor.dtype()) << "\",\"shape\":[";
+    header << ",\"" << escape(t.name) << "\":{\"dtype\":\"" << dtype_code(t.tensor.dtype())
+           << "\",\"shape\":[";
     for (int i = 0; i < t.tensor.rank(); ++i) header << (i ? "," : "") << t.tensor.shape()[i];
     header << "],\"data_offsets\":[" << offset << ',' << offset + bytes << "]}";
     offset += bytes;
-    first = false;
   }
   header << '}';
   std::string h = header.str();
@@ -287,6 +291,8 @@ std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors
     if (bytes) backend_for(dense.device).to_host(dense, data);
     data += bytes;
   }
+  std::string checksum = data::sha256_hex(out.data() + 8 + h.size(), offset);
+  std::memcpy(out.data() + 8 + checksum_at, checksum.data(), checksum.size());
   return out;
 }
 
@@ -319,6 +325,14 @@ Safetensors from_safetensors(const std::uint8_t* data, std::size_t size, const s
       "{}: tensors cover {} bytes but the file holds {} bytes of data (truncated or padded)", what,
       expected, data_size);
   const std::uint8_t* base = data + 8 + n;
+  // Structure alone cannot catch a flipped bit in the data; the writer's checksum can.
+  if (auto it = file.metadata.find(kChecksumKey); it != file.metadata.end()) {
+    std::string actual = data::sha256_hex(base, data_size);
+    CT_CHECK_AS(IOError, actual == it->second,
+                "{}: checksum mismatch: the file is corrupt (the data's SHA-256 is {}, the header "
+                "records {})",
+                what, actual, it->second.substr(0, 64));
+  }
   for (std::size_t i = 0; i < file.tensors.size(); ++i) {
     RawTensor shape_only = file.tensors[i].tensor.raw();
     auto bytes = ranges[i].second - ranges[i].first;

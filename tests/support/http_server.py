@@ -4,6 +4,8 @@
   /cut/NAME    promises the whole file, sends half, then closes the connection
   /wrong/NAME  the right length of the wrong bytes
   /slow/NAME   sends a few bytes, then stalls
+  /endless/NAME  no Content-Length, and zeros until the client hangs up
+  /huge/NAME   announces a terabyte, sends the file, then stalls
   anything else: 404
 
 Binds 127.0.0.1 on a free port, prints the port on the first line, and exits after
@@ -32,11 +34,14 @@ def main():
             mode, name = parts
             with open(os.path.join(root, name), "rb") as f:
                 body = f.read()
-            if mode not in ("good", "cut", "wrong", "slow"):
+            if mode not in ("good", "cut", "wrong", "slow", "endless", "huge"):
                 self.send_error(404)
                 return
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            if mode == "huge":
+                self.send_header("Content-Length", str(1 << 40))
+            elif mode != "endless":
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if mode == "good":
                 self.wfile.write(body)
@@ -46,6 +51,18 @@ def main():
                 self.close_connection = True
             elif mode == "wrong":
                 self.wfile.write(bytes((b ^ 0x5A) for b in body))
+            elif mode == "endless":
+                # HTTP/1.0 without a length: the body ends only when the connection does.
+                zeros = bytes(1 << 16)
+                try:
+                    while True:
+                        self.wfile.write(zeros)
+                except OSError:
+                    self.close_connection = True
+            elif mode == "huge":
+                self.wfile.write(body)
+                self.wfile.flush()
+                time.sleep(lifetime)
             else:
                 self.wfile.write(body[:4])
                 self.wfile.flush()

@@ -31,6 +31,10 @@ struct DeviceError : Error {
 struct ValueError : Error {
   using Error::Error;
 };
+/// Memory for a tensor could not be allocated.
+struct MemoryError : Error {
+  using Error::Error;
+};
 /// A file or a download is missing, truncated, corrupt or fails its checksum.
 struct IOError : Error {
   using Error::Error;

@@ -2,6 +2,8 @@
 // Datasets with S4TF's batching: MNIST, Fashion-MNIST (IDX files) and CIFAR-10 (binary).
 // Images are kept as bytes and converted per batch to NHWC float in [0, 1]; labels are int32.
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "cotangent/data/files.hpp"
 #include "cotangent/ops/ops.hpp"
@@ -35,6 +37,7 @@ struct ByteSamples {
 };
 
 class Epoch;
+class Epochs;
 
 /// A labeled image dataset with S4TF's batching.
 class ImageDataset {
@@ -42,10 +45,10 @@ class ImageDataset {
   ImageDataset(ByteSamples training, ByteSamples test, std::int64_t batch_size,
                std::uint64_t seed = 0);
 
-  /// `count` epochs of the training set, each shuffled from the seed and cut into equal batches
-  /// (the remainder dropped): for (auto& epoch : dataset.training_epochs(12)) for (auto& [x, y] :
-  /// epoch)
-  std::vector<Epoch> training_epochs(std::int64_t count, std::int64_t first = 0) const;
+  /// Epochs `first` to `first + count - 1` of the training set, each shuffled from the seed and
+  /// cut into equal batches (the remainder dropped), built one at a time as the loop reaches
+  /// them: for (auto& epoch : dataset.training_epochs(12)) for (auto& [x, y] : epoch)
+  Epochs training_epochs(std::int64_t count, std::int64_t first = 0) const;
   /// The test set in order, in batches (the last may be smaller).
   Epoch validation() const;
 
@@ -91,13 +94,53 @@ class Epoch {
   /// Starts at batch `first` (to resume an epoch part way).
   iterator begin_at(std::int64_t first) const { return iterator(this, first); }
   iterator end() const { return iterator(nullptr, batches_); }
-  /// Batch `i` built synchronously.
+  /// Batch `i` built synchronously; IndexError unless 0 <= i < batch_count().
   LabeledBatch batch(std::int64_t i) const;
 
  private:
   std::shared_ptr<const ByteSamples> samples_;
   std::vector<std::int64_t> order_;
   std::int64_t batch_size_, batches_;
+};
+
+/// A run of training epochs. Each Epoch, and its shuffled order of the whole training set, is
+/// built only when an iterator reaches it, so a run of a million epochs costs no more memory
+/// than one. Epoch k's order depends only on the seed and k: a resumed run sees the same.
+class Epochs {
+ public:
+  Epochs(std::shared_ptr<const ByteSamples> samples, std::int64_t batch_size, std::uint64_t seed,
+         std::int64_t first, std::int64_t count);
+
+  std::int64_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  /// Epoch `first + i`, built now; IndexError unless 0 <= i < size().
+  Epoch operator[](std::int64_t i) const;
+
+  class iterator {
+   public:
+    using value_type = Epoch;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    iterator(const Epochs* epochs, std::int64_t index) : epochs_(epochs), index_(index) {}
+    Epoch& operator*();
+    Epoch* operator->() { return &**this; }
+    iterator& operator++();
+    void operator++(int) { ++*this; }
+    bool operator==(const iterator& o) const { return index_ == o.index_; }
+
+   private:
+    const Epochs* epochs_ = nullptr;
+    std::int64_t index_ = 0;
+    std::shared_ptr<Epoch> current_;  // built on first dereference, dropped on increment
+  };
+  iterator begin() const { return iterator(this, 0); }
+  iterator end() const { return iterator(this, count_); }
+
+ private:
+  std::shared_ptr<const ByteSamples> samples_;
+  std::int64_t batch_size_;
+  std::uint64_t seed_;
+  std::int64_t first_, count_;
 };
 
 struct DatasetOptions : FetchOptions {
@@ -123,13 +166,51 @@ std::vector<RemoteFile> fashion_mnist_files();
 }  // namespace ct::data
 
 namespace ct {
-/// Pairs each element with its index: for (auto [i, x] : enumerate(range)).
+namespace detail {
+/// The lazy view behind enumerate(): holds the range (by value when given a temporary), and
+/// copies each element only when its iterator reaches it.
+template <class Range>
+class Enumerated {
+ public:
+  using Element = std::remove_cvref_t<decltype(*std::begin(std::declval<Range&>()))>;
+  using Inner = decltype(std::begin(std::declval<Range&>()));
+  explicit Enumerated(Range&& range) : range_(std::forward<Range>(range)) {}
+
+  class iterator {
+   public:
+    using value_type = std::pair<std::int64_t, Element>;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(Inner inner) : inner_(std::move(inner)) {}
+    value_type& operator*() {
+      if (!current_) current_.emplace(index_, *inner_);
+      return *current_;
+    }
+    iterator& operator++() {
+      ++inner_, ++index_;
+      current_.reset();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(const iterator& o) const { return inner_ == o.inner_; }
+
+   private:
+    Inner inner_{};
+    std::int64_t index_ = 0;
+    std::optional<value_type> current_;
+  };
+  iterator begin() { return iterator(std::begin(range_)); }
+  iterator end() { return iterator(std::end(range_)); }
+
+ private:
+  Range range_;  // a reference for an lvalue range, a value for a temporary one
+};
+}  // namespace detail
+
+/// Pairs each element with its index, lazily: for (auto [i, x] : enumerate(range)).
 template <class Range>
 auto enumerate(Range&& range) {
-  std::vector<std::pair<std::int64_t, std::remove_cvref_t<decltype(*std::begin(range))>>> out;
-  std::int64_t i = 0;
-  for (auto&& x : range) out.emplace_back(i++, x);
-  return out;
+  return detail::Enumerated<Range>(std::forward<Range>(range));
 }
 using data::FashionMNIST;
 using data::MNIST;

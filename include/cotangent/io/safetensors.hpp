@@ -1,7 +1,8 @@
 #pragma once
 // The safetensors format (8-byte little-endian header length, a JSON header naming each
 // tensor's dtype, shape and byte range, then the data): readable by the PyTorch and NumPy world.
-// The reader validates every length, offset and size before using a byte of data.
+// The reader validates every length, offset and size before using a byte of data, and the data
+// against the SHA-256 this writer records in the metadata ("sha256"), when a file has one.
 #include <filesystem>
 #include <map>
 #include <string>
@@ -23,10 +24,12 @@ struct Safetensors {
   const AnyTensor* find(const std::string& name) const;
 };
 
-/// Serializes to bytes (tensors are written contiguously, in the given order).
+/// Serializes to bytes (tensors are written contiguously, in the given order). The metadata gets
+/// "sha256", the checksum of the data section (replacing any given under that key).
 std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors,
                                          const std::map<std::string, std::string>& metadata = {});
-/// Parses and validates bytes; throws IOError naming `what` and the first problem found.
+/// Parses and validates bytes; throws IOError naming `what` and the first problem found (a
+/// "checksum mismatch" when the data does not match the recorded SHA-256).
 Safetensors from_safetensors(const std::uint8_t* data, std::size_t size,
                              const std::string& what = "safetensors");
 
