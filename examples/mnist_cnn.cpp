@@ -4,6 +4,8 @@
 
 #include <iostream>
 
+#include "arguments.hpp"
+
 using namespace ct;
 
 struct CNN {
@@ -22,12 +24,12 @@ struct CNN {
   }
 };
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   ct::choose_openmp_waiting(argv);  // a short spin: see cotangent/backend/threads.hpp
-  int epochs = argc > 1 ? std::atoi(argv[1]) : 12;
+  int epochs = examples::epochs(argc, argv);
   auto dataset = MNIST(/*batch_size=*/128);  // downloads, verifies, caches
   CNN model;
-  SGD optimizer(model, {.learning_rate = 0.1f});
+  SGD optimizer(model, {.learning_rate = 0.1});
   for (auto [epoch, batches] : enumerate(dataset.training_epochs(epochs))) {
     Context::local().learning_phase = LearningPhase::training;
     for (auto& [images, labels] : batches) {
@@ -48,4 +50,7 @@ int main(int argc, char** argv) {
     std::cout << "Epoch " << epoch + 1 << ": test loss " << test_loss_sum / float(total)
               << ", accuracy " << 100.0 * double(correct) / double(total) << "%" << std::endl;
   }
+} catch (const std::exception& e) {
+  std::cerr << argv[0] << ": " << e.what() << std::endl;
+  return 1;
 }

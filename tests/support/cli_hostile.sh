@@ -119,6 +119,15 @@ wait "$pid"
 rc=$?
 [ "$rc" -eq 130 ] || { echo "FAIL: a second Ctrl-C -> exit $rc"; failures=$((failures + 1)); }
 
+# The talk's example programs check their one argument too.
+example="$3"
+for bad in abc 0 -2 12abc; do
+  out=$("$example" "$bad" 2>&1); rc=$?
+  if [ "$rc" -ne 1 ] || [[ "$out" != *"is not a whole number from 1 up"* ]]; then
+    echo "FAIL: $example $bad -> exit $rc: $out"; failures=$((failures + 1))
+  fi
+done
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures hostile inputs were not handled"
   exit 1
