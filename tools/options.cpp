@@ -70,7 +70,6 @@ void Options::parse(int argc, char** argv, int first) {
     }
     const Option* option = find(name);
     CT_CHECK_AS(ValueError, option, "{}: unknown option --{}{}", command_, name, suggestion(name));
-    CT_CHECK_AS(ValueError, !values_.count(name), "{}: --{} is given twice", command_, name);
     if (option->kind == Option::Kind::flag) {
       CT_CHECK_AS(ValueError, !value, "{}: --{} takes no value", command_, name);
       values_[name] = "1";
@@ -81,7 +80,7 @@ void Options::parse(int argc, char** argv, int first) {
       value = argv[++i];
     }
     check(*option, *value);
-    values_[name] = *value;
+    values_[name] = *value;  // a later value wins, as with getopt: defaults can be overridden
   }
 }
 

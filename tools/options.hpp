@@ -1,7 +1,8 @@
 #pragma once
 // A command's options, declared once with their kind and range: parsing rejects an unknown
-// option (suggesting the nearest known one), a repeated one, a missing value, and a value that
-// is not a whole, finite number in range, each with a message that names the option.
+// option (suggesting the nearest known one), a missing value, and a value that is not a whole,
+// finite number in range, each with a message that names the option. Given twice, the later
+// value wins, so a script's defaults can be overridden after them.
 #include <cstdint>
 #include <map>
 #include <optional>

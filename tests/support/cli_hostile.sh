@@ -46,7 +46,7 @@ expect 1 "--seed -3: out of range" -- train --seed -3
 expect 1 "--threads 0: out of range" -- train --threads 0
 expect 1 "--epochs ' 3'" -- train --epochs " 3"
 expect 1 "--epochs needs a value" -- train --epochs
-expect 1 "--epochs is given twice" -- train --epochs 1 --epochs 2
+expect 1 "--epochs abc: not a whole number" -- train --epochs 1 --epochs abc  # each value is checked
 expect 1 "--no-download takes no value" -- train --no-download=yes
 expect 1 "--model resnet: not one of mlp, cnn, lenet" -- train --model resnet
 expect 1 "--device cuda: not one of cpu" -- train --device cuda

@@ -18,7 +18,11 @@ endforeach()
 if(NOT exported)
   message(FATAL_ERROR "no cotangentTargets*.cmake under ${WORK_DIR}/prefix")
 endif()
+# The consumer builds with the library's own generator and compiler (a fresh machine has Ninja
+# from setup, and no make).
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/support/consumer -B ${WORK_DIR}/build
+                        -G ${GENERATOR} -DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}
+                        -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
                         -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring the consumer failed")
