@@ -74,7 +74,7 @@ expect 1 "is in use by another cotangent process" -- train "${quick[@]}" "${batc
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 
 # OpenMP's idle threads spin briefly unless the user chose otherwise.
-expect 0 "(OpenMP GOMP_SPINCOUNT=10000)" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --output "$work/spin"
+expect 0 "(OpenMP GOMP_SPINCOUNT=1000)" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --output "$work/spin"
 OMP_WAIT_POLICY=PASSIVE expect 0 "(OpenMP OMP_WAIT_POLICY=PASSIVE)" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --output "$work/spin"
 
 # Divergence: a clear error, exit 1, valid JSON, the last good checkpoint kept.

@@ -15,7 +15,7 @@ void set_thread_count(int n);
 /// training ran 3-5x slower. A short spin keeps an idle machine's speed and slows down in
 /// proportion to the load (bench/threads_under_load.sh measures it); sleeping at once
 /// (OMP_WAIT_POLICY=PASSIVE) makes every small parallel region pay for a wake-up.
-inline constexpr const char* kOpenMPSpinCount = "10000";
+inline constexpr const char* kOpenMPSpinCount = "1000";
 
 /// libgomp reads its waiting policy once, when the program loads, so it can only be chosen
 /// from the environment: unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, this sets
