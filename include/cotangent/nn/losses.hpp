@@ -38,7 +38,7 @@ Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<I>& labels
   detail::check_labels(labels, classes, "softmax_cross_entropy");
   auto per_sample = [&](const Tensor<T>& z) {
     auto log_probs = log_softmax(z);
-    auto picked = sum(log_probs * one_hot<T>(labels, classes), {1});
+    auto picked = sum(log_probs * detail::one_hot_checked<T>(labels, classes), {1});
     return std::pair{-picked, log_probs};
   };
   if (reduction != Reduction::mean) return detail::reduce_loss(per_sample(logits).first, reduction);
@@ -47,7 +47,7 @@ Tensor<T> softmax_cross_entropy(const Tensor<T>& logits, const Tensor<I>& labels
     T scale = T(1) / T(std::max<std::int64_t>(z.shape(0), 1));
     auto probs = exp(log_probs);
     return std::pair{mean(losses), [probs, labels, classes, scale](const Tensor<T>& dy) {
-                       return (probs - one_hot<T>(labels, classes)) * (dy * scale);
+                       return (probs - detail::one_hot_checked<T>(labels, classes)) * (dy * scale);
                      }};
   });
 }

@@ -241,16 +241,24 @@ void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op)
 }
 }  // namespace detail
 
+namespace detail {
+/// one_hot for indices already checked to be in range.
+template <Scalar T, Index I>
+Tensor<T> one_hot_checked(const Tensor<I>& indices, std::int64_t depth, T on = T(1), T off = T(0)) {
+  std::vector<I> range(depth);
+  for (std::int64_t i = 0; i < depth; ++i) range[i] = I(i);
+  auto hot = equal(expand_dims(indices, -1), Tensor<I>(range, {depth}));
+  return where(hot, Tensor<T>(on), Tensor<T>(off));
+}
+}  // namespace detail
+
 /// One-hot rows: one_hot<float>(labels [N], 10) -> [N, 10]. An index outside [0, depth) is an
 /// error (TensorFlow gives it a row of `off`, which hides a wrong label count).
 template <Scalar T, Index I>
 Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, T on = T(1), T off = T(0)) {
   CT_CHECK_AS(ValueError, depth >= 0, "one_hot: negative depth {}", depth);
   detail::check_labels(indices, depth, "one_hot");
-  std::vector<I> range(depth);
-  for (std::int64_t i = 0; i < depth; ++i) range[i] = I(i);
-  auto hot = equal(expand_dims(indices, -1), Tensor<I>(range, {depth}));
-  return where(hot, Tensor<T>(on), Tensor<T>(off));
+  return detail::one_hot_checked(indices, depth, on, off);
 }
 
 }  // namespace ct
