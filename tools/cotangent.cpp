@@ -92,12 +92,15 @@ void print_usage(std::ostream& out) {
 
 volatile std::sig_atomic_t interrupt_requested = 0;
 
-extern "C" void on_interrupt(int) {
-  if (interrupt_requested) _exit(130);
+// Only async-signal-safe work here: the first signal sets the flag the training loop reads
+// between batches; a second one ends the process at once, as the signal's default does.
+extern "C" void on_interrupt(int signal) {
+  if (interrupt_requested) {
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+    return;
+  }
   interrupt_requested = 1;
-  const char message[] =
-      "\ncotangent: interrupted; stopping after this batch (Ctrl-C again to quit at once)\n";
-  [[maybe_unused]] auto written = write(STDERR_FILENO, message, sizeof message - 1);
 }
 
 void handle_interrupts() {
@@ -263,7 +266,16 @@ int run_training(const cli::Options& args, const std::string& model_name) {
   std::vector<train::EpochMetrics> history;
   train::FitOptions fit{
       .epochs = run.epochs_planned, .progress = true, .checkpoint_every = checkpoint_every};
-  fit.stop_requested = [] { return interrupt_requested != 0; };
+  fit.stop_requested = [announced = false]() mutable {
+    if (interrupt_requested && !announced) {
+      std::cerr
+          << "\ncotangent: interrupted after the batch in progress; stopping (Ctrl-C again to quit "
+             "at once)"
+          << std::endl;
+      announced = true;
+    }
+    return interrupt_requested != 0;
+  };
   fit.on_epoch = [&](const train::EpochMetrics& m) {
     std::cout << train::describe(m, run.epochs_planned) << std::endl;
     history.push_back(m);
