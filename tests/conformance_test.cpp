@@ -25,6 +25,21 @@ TEST(Conformance, ProductGradientIsTheProductOfTheOthersEvenWithZeros) {
   });
   EXPECT_EQ(g.scalars(), (std::vector<double>{2, 0, 40, 30, 0, 0}));
 
+  // Second order at zeros too: one zero, two zeros, three (finite differences are exact enough
+  // here, the product being linear in each element).
+  for (auto values : {std::vector<double>{0, 2, 3, 0.5}, std::vector<double>{0, 2, 0, 0.5},
+                      std::vector<double>{0, 0, 0, 1.5}}) {
+    auto at_zeros = check_second_order([](const Tensor<double>& x) { return product(x); },
+                                       Tensor<double>(values, {4}));
+    EXPECT_TRUE(at_zeros.ok) << at_zeros.message;
+  }
+  auto rows = check_second_order(
+      [](const Tensor<double>& x) {
+        return sum(product(x, {1}) * Tensor<double>{1, 10});
+      },
+      Tensor<double>({0, 2, 3, 0, 0, 5}, {2, 3}));
+  EXPECT_TRUE(rows.ok) << rows.message;
+
   // Away from zeros, first and second order against finite differences.
   auto check = check_gradients([](const Tensor<double>& x) { return product(x, {0}); },
                                sample({4, 3}, 0.5, 2, 3));

@@ -95,24 +95,56 @@ Tensor<T> Tensor<T>::mean() const {
   return ct::mean(*this);
 }
 
-/// Product. Its derivative is the product of the other elements, computed without dividing by
-/// x so that it is exact with zeros: where a reduction holds no zero it is product / x; with one
-/// zero, only the zero's slot gets the product of the rest; with two or more, all are zero.
+namespace detail {
+template <Numeric T>
+Tensor<T> product_of_others(const Tensor<T>& x, const std::vector<int>& axes);
+}
+
+/// Product. Its derivative is the product of the other elements of the slice, computed without
+/// dividing by x, so that it is exact with zeros (and so is its own derivative).
 template <Numeric T>
 Tensor<T> product(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
   axes = detail::reduction_axes(std::move(axes), x.rank(), "product");
   Tensor<T> y = detail::reduce_raw<T>(ReduceOp::product, x, axes, true, "product");
   if (detail::tracking(x))
     detail::record(y, {&x}, [x, axes](const AnyTensor& dy, const AnyTensor&) {
-      Tensor<bool> zero = equal(x, T(0));
-      Tensor<T> nonzero = where(zero, ones_like(x), x);  // no zero, so its own derivative divides
-      Tensor<T> zeros_in_slice = detail::without_node(sum(cast<T>(zero), axes, true));
-      Tensor<T> others = where(zero, cast<T>(equal(zeros_in_slice, T(1))),
-                               cast<T>(equal(zeros_in_slice, T(0))) / nonzero);
-      return detail::grads(Tensor<T>(dy) * product(nonzero, axes, true) * others);
+      return detail::grads(Tensor<T>(dy) * detail::product_of_others(x, axes));
     });
   return keep_dims ? y : reshape(y, detail::squeezed_shape(x.shape(), axes));
 }
+
+namespace detail {
+/// For each element, the product of the other elements of its slice along `axes`. With z zeros
+/// in a slice and P the product of its nonzero elements: z = 0 gives P / x; z = 1 gives P at
+/// the zero and 0 elsewhere; z >= 2 gives 0. Its derivative, g_k = sum over i != k of
+/// c_i * (product of the elements other than i and k), is written case by case the same way.
+template <Numeric T>
+Tensor<T> product_of_others(const Tensor<T>& x, const std::vector<int>& axes) {
+  Tensor<bool> zero = equal(x, T(0));
+  Tensor<T> nonzero = where(zero, ones_like(x), x);  // no zero: its own derivative divides
+  Tensor<T> zeros_in_slice = without_node(sum(cast<T>(zero), axes, true));
+  auto exactly = [&](T n) { return cast<T>(equal(zeros_in_slice, n)); };
+  Tensor<T> p = product(nonzero, axes, true);
+  Tensor<T> y = p * where(zero, exactly(1), exactly(0) / nonzero);
+  if (tracking(x))
+    record(y, {&x}, [x, axes](const AnyTensor& dy, const AnyTensor&) {
+      Tensor<T> c(dy);
+      Tensor<bool> zero = equal(x, T(0));
+      Tensor<T> is_zero = cast<T>(zero);
+      Tensor<T> nonzero = where(zero, ones_like(x), x);
+      Tensor<T> zeros_in_slice = without_node(sum(is_zero, axes, true));
+      auto exactly = [&](T n) { return cast<T>(equal(zeros_in_slice, n)); };
+      Tensor<T> inverse = T(1) / nonzero;
+      Tensor<T> over_nonzero = sum((T(1) - is_zero) * c * inverse, axes, true);  // Σ c_i / x_i
+      Tensor<T> at_zeros = sum(is_zero * c, axes, true);                         // Σ c_i, x_i = 0
+      Tensor<T> g =
+          where(zero, exactly(1) * over_nonzero + exactly(2) * (at_zeros - c),
+                inverse * (exactly(0) * (over_nonzero - c * inverse) + exactly(1) * at_zeros));
+      return grads(product(nonzero, axes, true) * g);
+    });
+  return y;
+}
+}  // namespace detail
 
 namespace detail {
 template <Numeric T>
