@@ -296,7 +296,7 @@ TEST(Checkpoint, AFlippedBitInTheDataIsAChecksumError) {
   std::uint64_t header = 0;
   for (int i = 0; i < 8; ++i) header |= std::uint64_t(bytes[i]) << (8 * i);
   auto loaded = io::load_safetensors(path);
-  EXPECT_EQ(loaded.metadata["sha256"],
+  EXPECT_EQ(loaded.metadata["cotangent.data_sha256"],
             data::sha256_hex(bytes.data() + 8 + header, bytes.size() - 8 - header));
   // One bit of one weight: the structure is intact, only the checksum can tell.
   for (std::size_t at : {std::size_t(8 + header), bytes.size() - 1, std::size_t(8 + header + 17)}) {
@@ -323,7 +323,8 @@ TEST(Checkpoint, AFlippedBitInTheDataIsAChecksumError) {
   std::vector<std::uint8_t> other(8 + plain.size() + 4, 0);
   other[0] = std::uint8_t(plain.size());
   std::memcpy(other.data() + 8, plain.data(), plain.size());
-  EXPECT_EQ(io::from_safetensors(other.data(), other.size()).metadata.count("sha256"), 0u);
+  EXPECT_EQ(
+      io::from_safetensors(other.data(), other.size()).metadata.count("cotangent.data_sha256"), 0u);
   std::string corpus = std::string(COTANGENT_TEST_SUPPORT) + "/../../fuzz/corpus";
   for (auto& entry : fs::directory_iterator(corpus))
     EXPECT_NO_THROW(io::load_safetensors(entry.path())) << entry.path();

@@ -162,14 +162,25 @@ data::ImageDataset load_dataset(const std::string& name, std::int64_t batch_size
   return FashionMNIST(batch_size, options);
 }
 
-/// The run's settings as the checkpoint records them, checked against a resumed run's own.
-std::map<std::string, std::string> run_settings(const train::RunDescription& run,
-                                                std::int64_t limit) {
-  return {{"dataset", run.dataset},
-          {"batch_size", std::to_string(run.batch_size)},
-          {"optimizer", run.optimizer},
-          {"learning_rate", hex_double(run.learning_rate)},
-          {"limit", std::to_string(limit)}};
+/// A setting a resumed run must share with its checkpoint: the metadata key, the option, and
+/// the value as recorded (exact) and as shown to the user.
+struct Setting {
+  const char* key;
+  const char* option;
+  std::string recorded, shown;
+};
+
+std::string shown_learning_rate(double rate) { return detail::format("{}", rate); }
+std::string shown_limit(const std::string& limit) { return limit == "0" ? "none" : limit; }
+
+std::vector<Setting> run_settings(const train::RunDescription& run, std::int64_t limit) {
+  std::string batch = std::to_string(run.batch_size), images = std::to_string(limit);
+  return {{"dataset", "--dataset", run.dataset, run.dataset},
+          {"batch_size", "--batch-size", batch, batch},
+          {"optimizer", "--optimizer", run.optimizer, run.optimizer},
+          {"learning_rate", "--learning-rate", hex_double(run.learning_rate),
+           shown_learning_rate(run.learning_rate)},
+          {"limit", "--limit", images, shown_limit(images)}};
 }
 
 /// Refuses to resume with settings other than the checkpoint's, in the words of the options.
@@ -188,22 +199,15 @@ void check_resume(const io::Safetensors& file, const std::filesystem::path& dire
   if (recorded("model") != run.model) refuse("--model", recorded("model"), run.model);
   if (recorded("seed") != std::to_string(run.seed))
     refuse("--seed", recorded("seed"), std::to_string(run.seed));
-  auto now = run_settings(run, limit);
-  const std::vector<std::pair<std::string, std::string>> options{
-      {"dataset", "--dataset"},
-      {"batch_size", "--batch-size"},
-      {"optimizer", "--optimizer"},
-      {"learning_rate", "--learning-rate"},
-      {"limit", "--limit"}};
-  for (auto& [key, option] : options) {
-    std::string then = recorded(key.c_str());
-    if (then.empty() || then == now[key]) continue;  // older checkpoints lack some settings
-    if (key == "learning_rate")
-      refuse(option, detail::format("{}", std::strtod(then.c_str(), nullptr)),
-             detail::format("{}", run.learning_rate));
-    if (key == "limit")
-      refuse(option, then == "0" ? "none" : then, now[key] == "0" ? "none" : now[key]);
-    refuse(option, then, now[key]);
+  for (const Setting& now : run_settings(run, limit)) {
+    std::string then = recorded(now.key);
+    if (then.empty() || then == now.recorded) continue;  // older checkpoints lack some settings
+    std::string key = now.key;
+    std::string shown = key == "learning_rate"
+                            ? shown_learning_rate(std::strtod(then.c_str(), nullptr))
+                        : key == "limit" ? shown_limit(then)
+                                         : then;
+    refuse(now.option, shown, now.shown);
   }
 }
 
@@ -302,7 +306,8 @@ int run_training(const cli::Options& args, const std::string& model_name) {
         throw train::Diverged(detail::format(
             "training diverged: the parameters are no longer finite at epoch {}, batch {}",
             p.epoch + 1, p.batch));
-      auto extra = run_settings(run, limit);
+      std::map<std::string, std::string> extra;
+      for (const Setting& setting : run_settings(run, limit)) extra[setting.key] = setting.recorded;
       extra["loss_sum"] = hex_double(p.loss_sum);
       extra["correct"] = std::to_string(p.correct);
       extra["seen"] = std::to_string(p.seen);

@@ -13,7 +13,8 @@ namespace {
 constexpr std::uint64_t kMaxHeader = 100 << 20;  // as the reference implementation: 100 MB
 // The metadata key of the data section's SHA-256 (64 hex digits), written by to_safetensors and
 // checked on reading when present; files of other writers lack it and load unchecked.
-constexpr const char* kChecksumKey = "sha256";
+constexpr const char* kChecksumKey =
+    "cotangent.data_sha256";  // namespaced: other writers may use "sha256"
 
 const char* dtype_code(DType d) {
   switch (d) {

@@ -2,7 +2,7 @@
 // The safetensors format (8-byte little-endian header length, a JSON header naming each
 // tensor's dtype, shape and byte range, then the data): readable by the PyTorch and NumPy world.
 // The reader validates every length, offset and size before using a byte of data, and the data
-// against the SHA-256 this writer records in the metadata ("sha256"), when a file has one.
+// against the SHA-256 this writer records in the metadata ("cotangent.data_sha256"), when a file has one.
 #include <filesystem>
 #include <map>
 #include <string>
@@ -25,7 +25,7 @@ struct Safetensors {
 };
 
 /// Serializes to bytes (tensors are written contiguously, in the given order). The metadata gets
-/// "sha256", the checksum of the data section (replacing any given under that key).
+/// "cotangent.data_sha256", the checksum of the data section (replacing any given under that key).
 std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors,
                                          const std::map<std::string, std::string>& metadata = {});
 /// Parses and validates bytes; throws IOError naming `what` and the first problem found (a

@@ -231,17 +231,16 @@ void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op)
   auto values = labels.scalars();
   std::size_t first = std::size_t(std::find(flags.begin(), flags.end(), true) - flags.begin());
   std::vector<std::int64_t> position(labels.rank());
-  for (int axis = labels.rank() - 1, rest = int(first); axis >= 0; --axis) {
+  auto rest = std::int64_t(first);
+  for (int axis = labels.rank() - 1; axis >= 0; --axis) {
     position[axis] = rest % labels.shape(axis);
-    rest /= int(labels.shape(axis));
+    rest /= labels.shape(axis);
   }
   throw IndexError(format("{}: label {} at position {} is outside [0, {}) ({} of {} labels are)",
                           op, std::int64_t(values[first]), Shape(position), classes,
                           std::count(flags.begin(), flags.end(), true), flags.size()));
 }
-}  // namespace detail
 
-namespace detail {
 /// one_hot for indices already checked to be in range.
 template <Scalar T, Index I>
 Tensor<T> one_hot_checked(const Tensor<I>& indices, std::int64_t depth, T on = T(1), T off = T(0)) {

@@ -127,21 +127,17 @@ Tensor<T> product_of_others(const Tensor<T>& x, const std::vector<int>& axes) {
   Tensor<T> p = product(nonzero, axes, true);
   Tensor<T> y = p * where(zero, exactly(1), exactly(0) / nonzero);
   if (tracking(x))
-    record(y, {&x}, [x, axes](const AnyTensor& dy, const AnyTensor&) {
-      Tensor<T> c(dy);
-      Tensor<bool> zero = equal(x, T(0));
-      Tensor<T> is_zero = cast<T>(zero);
-      Tensor<T> nonzero = where(zero, ones_like(x), x);
-      Tensor<T> zeros_in_slice = without_node(sum(is_zero, axes, true));
-      auto exactly = [&](T n) { return cast<T>(equal(zeros_in_slice, n)); };
-      Tensor<T> inverse = T(1) / nonzero;
-      Tensor<T> over_nonzero = sum((T(1) - is_zero) * c * inverse, axes, true);  // Σ c_i / x_i
-      Tensor<T> at_zeros = sum(is_zero * c, axes, true);                         // Σ c_i, x_i = 0
-      Tensor<T> g =
-          where(zero, exactly(1) * over_nonzero + exactly(2) * (at_zeros - c),
-                inverse * (exactly(0) * (over_nonzero - c * inverse) + exactly(1) * at_zeros));
-      return grads(product(nonzero, axes, true) * g);
-    });
+    record(
+        y, {&x}, [axes, zero, nonzero, zeros_in_slice, p](const AnyTensor& dy, const AnyTensor&) {
+          Tensor<T> c(dy), is_zero = cast<T>(zero), inverse = T(1) / nonzero;
+          auto exactly = [&](T n) { return cast<T>(equal(zeros_in_slice, n)); };
+          Tensor<T> over_nonzero = sum((T(1) - is_zero) * c * inverse, axes, true);  // Σ c_i / x_i
+          Tensor<T> at_zeros = sum(is_zero * c, axes, true);  // Σ c_i, x_i = 0
+          Tensor<T> g =
+              where(zero, exactly(1) * over_nonzero + exactly(2) * (at_zeros - c),
+                    inverse * (exactly(0) * (over_nonzero - c * inverse) + exactly(1) * at_zeros));
+          return grads(p * g);
+        });
   return y;
 }
 }  // namespace detail

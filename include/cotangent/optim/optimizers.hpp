@@ -414,7 +414,7 @@ struct CosineSchedule {
   double operator()(std::int64_t step) const {
     double progress =
         std::min(1.0, double(step - 1) / double(std::max<std::int64_t>(total - 1, 1)));
-    return double(minimum + (initial - minimum) * 0.5 * (1 + std::cos(M_PI * progress)));
+    return minimum + (initial - minimum) * 0.5 * (1 + std::cos(M_PI * progress));
   }
 };
 /// Ramps linearly from 0 to the wrapped schedule's rate over `warmup` steps.

@@ -19,7 +19,9 @@ void set_thread_count(int n) {
 void choose_openmp_waiting(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
   if (setenv("GOMP_SPINCOUNT", kOpenMPSpinCount, 0) != 0) return;
-  execv("/proc/self/exe", argv);  // returns only on failure: then run on with libgomp's default
+  execv("/proc/self/exe", argv);
+  // Only a failed exec returns: run on with libgomp's default, and say so in the environment.
+  unsetenv("GOMP_SPINCOUNT");
 }
 
 }  // namespace ct
