@@ -106,17 +106,16 @@ TEST(NN, PoolSecondAndThirdDerivatives) {
     for (bool max : {true, false}) {
       SCOPED_TRACE(std::string(max ? "max" : "avg") + (padding == Padding::same ? " same" : ""));
       auto loss = [&](const Tensor<double>& x) {
-        auto y = max ? max_pool2d(x, {2, 2}, {2, 1}, padding)
-                     : avg_pool2d(x, {3, 2}, {2, 1}, padding);
+        auto y =
+            max ? max_pool2d(x, {2, 2}, {2, 1}, padding) : avg_pool2d(x, {3, 2}, {2, 1}, padding);
         return sum(tanh(y) * sample(y.shape(), 0.5, 1.5, 22));
       };
       auto second = check_second_order(loss, x);
       EXPECT_TRUE(second.ok) << second.message;
       auto third = check_gradients(
           [&](const Tensor<double>& x) {
-            return gradient(x, [&](const Tensor<double>& x) {
-              return sum(square(gradient(x, loss)));
-            });
+            return gradient(
+                x, [&](const Tensor<double>& x) { return sum(square(gradient(x, loss))); });
           },
           x);
       EXPECT_TRUE(third.ok) << third.message;
@@ -381,9 +380,9 @@ TEST(NN, FusedOpsRejectMismatchedBiases) {
   expect_error<ShapeError>(
       [&] {
         (void)backend_for(Device::cpu())
-            .conv2d(zeros<float>({1, 4, 4, 2}).raw(), zeros<float>({3, 3, 2, 5}).raw(),
-                    detail::window("conv2d", {1, 4, 4, 2}, 3, 3, {1, 1}, Padding::valid), false,
-                    {&bias, FusedActivation::relu});
+            .conv2d_activation(zeros<float>({1, 4, 4, 2}).raw(), zeros<float>({3, 3, 2, 5}).raw(),
+                               detail::window("conv2d", {1, 4, 4, 2}, 3, 3, {1, 1}, Padding::valid),
+                               false, &bias, FusedActivation::relu);
       },
       {"conv2d", "bias [4]", "[1, 2, 2, 5]"});
 }
@@ -403,7 +402,7 @@ TEST(NN, WinogradAndDirectConvolutionsMatchFloat64) {
   };
   for (bool winograd : {true, false}) {
     SCOPED_TRACE(winograd ? "winograd" : "direct");
-    kernel_options().winograd = winograd;
+    cpu::kernel_options().winograd = winograd;
     Conv2D<float> layer(Tensor<float>(f), Tensor<float>(b), relu<float>);
     auto x32 = Tensor<float>(x);
     auto [grads32, gx32] = gradient(
@@ -413,5 +412,5 @@ TEST(NN, WinogradAndDirectConvolutionsMatchFloat64) {
     EXPECT_LT(relative(Tensor<double>(grads32.filter), gf), 1e-5);
     EXPECT_LT(relative(Tensor<double>(grads32.bias), gb), 1e-5);
   }
-  kernel_options().winograd = true;
+  cpu::kernel_options().winograd = true;
 }

@@ -1,10 +1,45 @@
 #include "cotangent/data/datasets.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <numeric>
 
 namespace ct::data {
+
+namespace {
+/// The shuffles' generator (xoshiro256**, seeded by splitmix64): kept apart from the tensors'
+/// counter-based Generator so that every epoch's order stays what it has always been, and a
+/// checkpoint of any version resumes mid-epoch into the order it was saved in.
+class ShuffleGenerator {
+ public:
+  explicit ShuffleGenerator(std::uint64_t seed) {
+    for (auto& s : state_) {
+      seed += 0x9e3779b97f4a7c15ULL;
+      std::uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      s = z ^ (z >> 31);
+    }
+  }
+  /// Uniform integer in [0, n).
+  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
+
+ private:
+  std::uint64_t next() {
+    auto rotl = [](std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); };
+    std::uint64_t result = rotl(state_[1] * 5, 7) * 9, t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = rotl(state_[3], 45);
+    return result;
+  }
+  std::array<std::uint64_t, 4> state_{};
+};
+}  // namespace
 
 Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what) {
   CT_CHECK_AS(IOError, bytes.size() >= 4, "{}: too short for an IDX header ({} bytes)", what,
@@ -42,21 +77,19 @@ Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what) {
 }
 
 LabeledBatch ByteSamples::batch(const std::int64_t* indices, std::int64_t n) const {
-  // Converted straight into the tensors' own buffers: bytes stay bytes until their batch.
+  // Built on the host, bytes staying bytes until their batch; fit moves it to the model's device.
   std::int64_t pixels = height * width * channels;
-  RawTensor data = RawTensor::empty({n, height, width, channels}, DType::float32, Device::cpu());
-  RawTensor label = RawTensor::empty({n}, DType::int32, Device::cpu());
-  float* pd = data.data_as<float>();
-  std::int32_t* pl = label.data_as<std::int32_t>();
-  for (std::int64_t i = 0; i < n; ++i) pl[i] = labels[indices[i]];
+  std::vector<float> data(std::size_t(n * pixels));
+  std::vector<std::int32_t> label(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) label[i] = labels[indices[i]];
 #pragma omp parallel for if (n * pixels >= (1 << 15))
   for (std::int64_t i = 0; i < n; ++i) {
     const std::uint8_t* src = images.data() + indices[i] * pixels;
-    float* dst = pd + i * pixels;
+    float* dst = data.data() + i * pixels;
 #pragma omp simd
     for (std::int64_t k = 0; k < pixels; ++k) dst[k] = float(src[k]) * (1.0f / 255.0f);
   }
-  return {detail::wrap<float>(std::move(data)), detail::wrap<std::int32_t>(std::move(label))};
+  return {Tensor<float>(data, {n, height, width, channels}), Tensor<std::int32_t>(label, {n})};
 }
 
 void ByteSamples::truncate(std::int64_t n) {
@@ -99,7 +132,7 @@ Epoch Epochs::operator[](std::int64_t i) const {
   std::uint64_t e = std::uint64_t(first_ + i);
   std::vector<std::int64_t> order(samples_->count);
   std::iota(order.begin(), order.end(), 0);
-  Generator gen(seed_ * 0x9e3779b97f4a7c15ULL + e + 1);
+  ShuffleGenerator gen(seed_ * 0x9e3779b97f4a7c15ULL + e + 1);
   for (std::int64_t k = std::int64_t(order.size()) - 1; k > 0; --k)
     std::swap(order[k], order[gen.below(std::uint64_t(k) + 1)]);
   return Epoch(samples_, std::move(order), batch_size_, true);

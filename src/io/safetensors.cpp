@@ -289,7 +289,7 @@ std::vector<std::uint8_t> to_safetensors(const std::vector<NamedTensor>& tensors
     RawTensor dense = t.tensor.raw().is_contiguous()
                           ? t.tensor.raw()
                           : backend_for(t.tensor.device()).contiguous(t.tensor.raw());
-    if (bytes) backend_for(dense.device).to_host(dense, data);
+    if (bytes) backend_for(dense.device).read(dense, data);  // checkpoint save: a host edge
     data += bytes;
   }
   std::string checksum = data::sha256_hex(out.data() + 8 + h.size(), offset);
@@ -343,8 +343,8 @@ Safetensors from_safetensors(const std::uint8_t* data, std::size_t size, const s
                     "{}: tensor '{}' holds a bool that is neither 0 nor 1", what,
                     file.tensors[i].name);
     file.tensors[i].tensor =
-        AnyTensor(backend_for(Device::cpu())
-                      .from_host(base + ranges[i].first, shape_only.shape, shape_only.dtype));
+        AnyTensor(backend_for(Device::cpu())  // host edge: files load to the CPU
+                      .upload(base + ranges[i].first, shape_only.shape, shape_only.dtype));
   }
   return file;
 }

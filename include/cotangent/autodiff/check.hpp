@@ -38,7 +38,7 @@ GradientCheck check_gradients(F&& f, const Xs&... xs) {
   };
   Tensor<double> y0 = call(args);
   Generator gen(options.seed);
-  Tensor<double> weight = random_normal<double>(y0.shape(), 0, 1, gen);
+  Tensor<double> weight = random_normal<double>(y0.shape(), 0, 1, gen, y0.device());
   auto scalar_of = [&](const Tensor<double>& y) { return sum(y * weight); };
 
   // Automatic: gradient of the projected result with respect to every argument.
@@ -60,7 +60,7 @@ GradientCheck check_gradients(F&& f, const Xs&... xs) {
         auto v = base;
         v[k] += delta;
         auto a = args;
-        a[i] = Tensor<double>(v, args[i].shape());
+        a[i] = Tensor<double>(v, args[i].shape(), args[i].device());
         return scalar_of(call(a)).scalar();
       };
       double numeric = (at(options.eps) - at(-options.eps)) / (2 * options.eps);

@@ -221,10 +221,11 @@ auto pullback(const X& x, F&& f) {
 template <FloatingPoint T, class F>
 auto value_with_differential(const Tensor<T>& x, F&& f) {
   auto [y, pb] = value_with_pullback(x, f);
-  auto differential = [pb = std::move(pb), shape = y.shape()](const Tensor<T>& dx) {
+  auto differential = [pb = std::move(pb), shape = y.shape(),
+                       device = y.device()](const Tensor<T>& dx) {
     // pullback is linear in its cotangent u, and <pullback(u), dx> = <u, J dx>; so J dx is the
     // gradient of that product with respect to u.
-    return gradient(zeros<T>(shape), [&](const Tensor<T>& u) { return sum(pb(u) * dx); });
+    return gradient(zeros<T>(shape, device), [&](const Tensor<T>& u) { return sum(pb(u) * dx); });
   };
   return std::pair{y, std::move(differential)};
 }

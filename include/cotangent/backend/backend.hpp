@@ -1,11 +1,15 @@
 #pragma once
-// The narrow interface every op reaches its kernels through. A backend is chosen by the
-// operands' Device; ops/ never names a backend, so CUDA and lazy backends plug in here.
+// The seam every op reaches its kernels through. A backend owns its device's memory (allocate,
+// write, read) and implements the required primitives; the fused entry points have defaults
+// composed from those, which a backend overrides where it has something faster. ops/ never
+// names a backend: CPU, CUDA, lazy and test backends plug in here.
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
+#include "cotangent/backend/philox.hpp"
 #include "cotangent/core/storage.hpp"
 
 namespace ct {
@@ -26,9 +30,45 @@ enum class CompareOp : std::uint8_t {
 #undef CT_COMPARE
 };
 
+/// Every primitive: the rows of elementwise.def, then those of primitives.def.
+enum class Op : std::uint8_t {
+#define CT_UNARY(name, ...) unary_##name,
+#define CT_BINARY(name, ...) binary_##name,
+#define CT_COMPARE(name, ...) compare_##name,
+#define CT_PRIMITIVE(name, ...) name,
+#include "cotangent/backend/elementwise.def"
+#include "cotangent/backend/primitives.def"
+#undef CT_UNARY
+#undef CT_BINARY
+#undef CT_COMPARE
+#undef CT_PRIMITIVE
+};
+/// The number of rows of the Op table.
+constexpr int kOpCount = 0
+#define CT_UNARY(...) +1
+#define CT_BINARY(...) +1
+#define CT_COMPARE(...) +1
+#define CT_PRIMITIVE(...) +1
+#include "cotangent/backend/elementwise.def"
+#include "cotangent/backend/primitives.def"
+#undef CT_UNARY
+#undef CT_BINARY
+#undef CT_COMPARE
+#undef CT_PRIMITIVE
+    ;
+/// The row's name: "unary_exp", "matmul".
+std::string_view op_name(Op op);
+/// Whether a backend may leave the op to Backend's default (composed from required primitives).
+bool op_is_fused(Op op);
+
 enum class ReduceOp : std::uint8_t { sum, product, max, min, any, all, argmax, argmin };
 enum class PadMode : std::uint8_t { constant, reflect, edge };
 enum class PoolKind : std::uint8_t { max, average };
+
+constexpr Op op_of(UnaryOp op) { return Op(int(Op::unary_negate) + int(op)); }
+constexpr Op op_of(BinaryOp op) { return Op(int(Op::binary_add) + int(op)); }
+constexpr Op op_of(CompareOp op) { return Op(int(Op::compare_equal) + int(op)); }
+constexpr Op op_of(ReduceOp op) { return Op(int(Op::reduce_sum) + int(op)); }
 
 /// Geometry of a 2-D convolution or pooling window over NHWC data.
 struct Window2D {
@@ -39,33 +79,38 @@ struct Window2D {
   std::int64_t out_h = 0, out_w = 0;
 };
 
-/// Process-wide choices among a backend's kernels. Set them before training; kernels already
-/// planned for a shape keep their choice until the option changes.
-struct KernelOptions {
-  /// Winograd's F(4×4, 3×3) algorithm for float32 3×3 stride-1 convolutions whose channel counts
-  /// are multiples of 16, where the CPU has it (oneDNN): the talk's second convolution trains
-  /// about 1.5× faster. Its rounding errors are of the direct algorithm's size in our tests
-  /// (1e-6 against 8e-7 relative, forward and both gradients). false: direct convolution only.
-  bool winograd = true;
-};
-KernelOptions& kernel_options();
-
-/// Activations a kernel can apply to its own output while it is still in cache.
+/// Activations a backend may apply to a product's output while it is still in cache.
 enum class FusedActivation : std::uint8_t { none, relu };
 
-/// What a matmul or convolution adds to its result before writing it: activation(y + bias),
-/// the bias (optional) broadcast along the last dimension.
-struct Epilogue {
-  const RawTensor* bias = nullptr;
-  FusedActivation activation = FusedActivation::none;
-  bool empty() const { return !bias && activation == FusedActivation::none; }
-};
-
-/// Kernels for one device. All inputs share that device; outputs are fresh contiguous tensors.
+/// Kernels and memory for one device. All tensor operands share that device; outputs are fresh
+/// contiguous tensors unless a method says otherwise. Work is queued in order per backend; only
+/// `read` and `synchronize` wait for it.
 class Backend {
  public:
+  explicit Backend(Device device) : device_(device) {}
   virtual ~Backend() = default;
+  Device device() const { return device_; }
 
+  // ---- Memory: owned by the backend --------------------------------------------------------
+  virtual std::shared_ptr<Storage> allocate(std::size_t nbytes) = 0;
+  /// Copies host bytes into a contiguous `dst`.
+  virtual void write(const RawTensor& dst, const void* host) = 0;
+  /// Copies a contiguous `src` to the host: a sync point (it waits for queued work).
+  virtual void read(const RawTensor& src, void* host) = 0;
+  virtual void synchronize() = 0;
+  /// Whether this backend runs `op` on `dtype` itself; when not, ops run it on the CPU
+  /// (counted, or a DeviceError in strict mode: see fallback_counts).
+  virtual bool supports(Op op, DType dtype) const = 0;
+
+  /// A fresh contiguous tensor with unspecified contents.
+  RawTensor empty(const Shape& shape, DType dtype);
+  /// A fresh contiguous tensor holding `host`'s bytes.
+  RawTensor upload(const void* host, const Shape& shape, DType dtype);
+
+  // ---- Required primitives -------------------------------------------------------------------
+  virtual RawTensor fill(const Shape& shape, DType dtype, double value) = 0;
+  /// Each element's index along `axis`: arange, eye and one_hot are built from it.
+  virtual RawTensor iota(const Shape& shape, int axis, DType dtype) = 0;
   virtual RawTensor unary(UnaryOp op, const RawTensor& x) = 0;
   /// Broadcasting binary op; `out_shape` is the broadcast shape.
   virtual RawTensor binary(BinaryOp op, const RawTensor& a, const RawTensor& b,
@@ -79,17 +124,13 @@ class Backend {
   virtual RawTensor contiguous(const RawTensor& x) = 0;
   /// Reduces `axes` (sorted, unique); the result keeps them as size-1 dimensions.
   virtual RawTensor reduce(ReduceOp op, const RawTensor& x, std::span<const int> axes) = 0;
-
   /// Batched matrix product over the last two dimensions; batch dimensions broadcast.
   virtual RawTensor matmul(const RawTensor& a, const RawTensor& b, bool transpose_a,
                            bool transpose_b) = 0;
-  /// c = alpha·op(a)·op(b) + beta·c in c's own buffer, for matrices; c is contiguous.
-  virtual void matmul_into(RawTensor& c, const RawTensor& a, const RawTensor& b, bool transpose_a,
-                           bool transpose_b, double alpha, double beta) = 0;
   /// NHWC input, HWIO filter; with `depthwise` the filter is [H, W, C, M] and each input channel
   /// has its own M filters.
   virtual RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
-                           bool depthwise, const Epilogue& epilogue) = 0;
+                           bool depthwise) = 0;
   virtual RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter,
                                           const Shape& input_shape, const Window2D& w,
                                           bool depthwise) = 0;
@@ -103,8 +144,8 @@ class Backend {
   /// the window's first maximum is: max pooling's derivative applied to `values`.
   virtual RawTensor max_pool2d_select(const RawTensor& input, const RawTensor& values,
                                       const Window2D& w) = 0;
-
-  /// Rows of `x` along `axis` picked by int32/int64 `indices`; out-of-range indices throw.
+  /// Rows of `x` along `axis` picked by int32/int64 `indices`; out-of-range indices throw
+  /// where the backend checks data (see checks_data).
   virtual RawTensor gather(const RawTensor& x, const RawTensor& indices, int axis) = 0;
   /// Adds the rows of `updates` into a zero tensor of `shape` at `indices` along `axis`.
   virtual RawTensor scatter_add(const RawTensor& updates, const RawTensor& indices, int axis,
@@ -117,26 +158,49 @@ class Backend {
   virtual RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                                  std::span<const std::int64_t> after, PadMode mode) = 0;
 
-  /// y = activation(y + bias) in place, on a contiguous tensor nothing else refers to.
-  virtual void apply_epilogue(RawTensor& y, const Epilogue& epilogue) = 0;
-  /// The epilogue's backward pass in one sweep: returns dy masked by the activation (read off
-  /// its result y) and, when `bias_grad` is given, sets it to that gradient summed over all but
-  /// the last dimension. Writes into dy's buffer when nothing else refers to it.
-  virtual RawTensor epilogue_backward(RawTensor dy, const RawTensor& y, FusedActivation activation,
-                                      RawTensor* bias_grad) = 0;
+  // ---- Fused entry points: defaults composed from the primitives ------------------------------
+  /// Uniform [0, 1) or standard normal values of a Philox draw starting at `at` (philox.hpp
+  /// defines value i, so every backend draws the same numbers). Default: drawn on the host.
+  virtual RawTensor random(Distribution distribution, const Shape& shape, DType dtype, Philox at);
+  /// a·y + b·x (same shape and dtype). Handed y by value, a backend may write into y's buffer
+  /// when y.owns_whole_storage(): how optimizers update in place without breaking value semantics.
+  virtual RawTensor update(RawTensor y, double a, const RawTensor& x, double b);
+  /// a·y + b·op(lhs)·op(rhs) for matrices, in y's buffer under the same rule as update.
+  virtual RawTensor matmul_update(RawTensor y, double a, const RawTensor& lhs, const RawTensor& rhs,
+                                  bool transpose_lhs, bool transpose_rhs, double b);
+  /// activation(x · w + bias) for x [M, K], w [K, N], bias [N] or null.
+  virtual RawTensor linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
+                           FusedActivation activation);
+  /// activation(conv2d(input, filter) + bias), bias [C_out] or null.
+  virtual RawTensor conv2d_activation(const RawTensor& input, const RawTensor& filter,
+                                      const Window2D& w, bool depthwise, const RawTensor* bias,
+                                      FusedActivation activation);
+  /// The backward pass of activation(z + bias) read off its result y: returns dy masked by the
+  /// activation and, when `bias_grad` is given, sets it to that summed over all but the last
+  /// dimension. May write into dy's buffer under update's rule.
+  virtual RawTensor activation_backward(RawTensor dy, const RawTensor& y,
+                                        FusedActivation activation, RawTensor* bias_grad);
 
-  /// y = a·y + b·x in place (same shape and dtype, y contiguous): fused optimizer updates.
-  virtual void axpby(RawTensor& y, double a, const RawTensor& x, double b) = 0;
+  /// Whether data-dependent errors (an index out of range, a label outside its classes) are
+  /// checked: where the data is on the host already (the CPU), or when CT_DEVICE_CHECKS=1.
+  /// Elsewhere such results are defined (zeros) and no op reads the device to check.
+  virtual bool checks_data() const;
 
-  /// Host <-> device copies of a contiguous tensor's bytes.
-  virtual RawTensor from_host(const void* data, const Shape& shape, DType dtype) = 0;
-  virtual void to_host(const RawTensor& x, void* out) = 0;
-  virtual RawTensor fill(const Shape& shape, DType dtype, double value) = 0;
+ private:
+  Device device_;
 };
 
-/// The backend that runs ops for `device`; throws DeviceError if none is built in.
+/// The backend that runs ops for `device`; throws DeviceError if none is registered.
 Backend& backend_for(Device device);
-/// Installs the backend for a device kind and mode (used by optional backends at startup).
-void register_backend(Device::Kind kind, Device::Mode mode, Backend* backend);
+/// Installs (or with null removes) the backend of a device: optional and test backends.
+void register_backend(Device device, Backend* backend);
+
+/// The backend to run `op` on `dtype` for `device`: the device's own when it supports the op,
+/// else an adapter that runs the CPU kernel on host copies (counted per op). With
+/// CT_STRICT_DEVICE=1 in the environment a fallback is a DeviceError instead.
+Backend& backend_for(Device device, Op op, DType dtype);
+/// How many times each op fell back to the CPU since the start (or the last reset).
+std::vector<std::pair<Op, std::int64_t>> fallback_counts();
+void reset_fallback_counts();
 
 }  // namespace ct

@@ -1,12 +1,13 @@
 #pragma once
-// Where a tensor lives and how its ops run: kind (CPU, CUDA), ordinal, eager or lazy.
+// Where a tensor lives and how its ops run: kind (CPU, CUDA, the test-only reference device),
+// ordinal, eager or lazy.
 #include <compare>
 #include <ostream>
 
 namespace ct {
 
 struct Device {
-  enum class Kind : unsigned char { cpu, cuda };
+  enum class Kind : unsigned char { cpu, cuda, reference };
   enum class Mode : unsigned char { eager, lazy };
   Kind kind = Kind::cpu;
   int ordinal = 0;
@@ -17,12 +18,18 @@ struct Device {
   static constexpr Device cuda(int ordinal = 0) { return {Kind::cuda, ordinal, Mode::eager}; }
   /// The lazy (trace, fuse, compile) device on the CPU: S4TF's `Device.defaultXLA`.
   static constexpr Device default_lazy() { return {Kind::cpu, 0, Mode::lazy}; }
+  /// A device for tests of the seam: the CPU's kernels behind opaque memory handles, with
+  /// counted host reads. It exists only where a test registers its backend.
+  static constexpr Device reference(int ordinal = 0) {
+    return {Kind::reference, ordinal, Mode::eager};
+  }
 
   friend constexpr bool operator==(const Device&, const Device&) = default;
 };
 
 inline std::ostream& operator<<(std::ostream& out, const Device& d) {
-  out << (d.kind == Device::Kind::cpu ? "cpu" : "cuda") << ':' << d.ordinal;
+  constexpr const char* kNames[] = {"cpu", "cuda", "reference"};
+  out << kNames[int(d.kind)] << ':' << d.ordinal;
   if (d.mode == Device::Mode::lazy) out << ":lazy";
   return out;
 }

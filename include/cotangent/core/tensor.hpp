@@ -54,8 +54,8 @@ class Tensor : public AnyTensor {
   Tensor(T scalar);  // NOLINT(google-explicit-constructor): scalars mix with tensors freely
   /// A 1-d tensor: Tensor<float>{1, 2, 3}.
   Tensor(std::initializer_list<T> values);
-  /// Values in row-major order: Tensor<float>({1, 2, 3, 4}, {2, 2}).
-  Tensor(const std::vector<T>& values, const Shape& shape);
+  /// Values in row-major order: Tensor<float>({1, 2, 3, 4}, {2, 2}), on `device`.
+  Tensor(const std::vector<T>& values, const Shape& shape, Device device = Device::cpu());
   /// Reinterprets an untyped tensor; throws DTypeError if its dtype is not T.
   explicit Tensor(AnyTensor any);
   /// Converts the scalar type: Tensor<float>(labels), S4TF's Tensor<Float>(intTensor).

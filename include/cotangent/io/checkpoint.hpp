@@ -29,16 +29,29 @@ struct LoadOptions {
 inline constexpr const char* kLibraryVersion = "cotangent 0.1.0";
 
 namespace detail {
-inline std::string join_state(const std::array<std::uint64_t, 4>& s) {
-  std::ostringstream out;
-  for (int i = 0; i < 4; ++i) out << (i ? " " : "") << s[i];
-  return out.str();
+inline std::string join_state(const Generator::State& s) {
+  return ct::detail::format("philox {} {}", s.seed, s.counter);
 }
-inline std::array<std::uint64_t, 4> split_state(const std::string& text) {
+/// A generator state: "philox SEED COUNTER", or the four words of the generator of version
+/// 0.1.0 (xoshiro256**), which seed a Philox stream so that such checkpoints still load (their
+/// random draws after the resume differ from what 0.1.0 would have drawn).
+inline Generator::State split_state(const std::string& text) {
   std::istringstream in(text);
-  std::array<std::uint64_t, 4> s{};
-  for (auto& v : s)
-    CT_CHECK_AS(IOError, static_cast<bool>(in >> v), "checkpoint: bad generator state '{}'", text);
+  std::string kind;
+  Generator::State s;
+  if (text.rfind("philox ", 0) == 0) {
+    CT_CHECK_AS(IOError, static_cast<bool>(in >> kind >> s.seed >> s.counter),
+                "checkpoint: bad generator state '{}'", text);
+    return s;
+  }
+  std::array<std::uint64_t, 4> words{};
+  for (auto& v : words)
+    CT_CHECK_AS(IOError, static_cast<bool>(in >> v),
+                "checkpoint: bad generator state '{}' (neither 'philox SEED COUNTER' nor the four "
+                "words of version 0.1.0)",
+                text);
+  for (std::uint64_t w : words)
+    s.seed = (s.seed ^ w) * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
   return s;
 }
 template <class Model>

@@ -12,31 +12,47 @@
 
 namespace ct {
 
-/// An activation function; layers default to the identity.
-template <FloatingPoint T>
-using Activation = std::function<Tensor<T>(const Tensor<T>&)>;
 /// A plain function such as relu or tanh, resolved for T.
 template <FloatingPoint T>
 using ActivationFunction = Tensor<T> (*)(const Tensor<T>&);
 
-/// Any callable from Tensor<T> to Tensor<T> other than a plain function (lambdas, closures).
+/// Any callable from Tensor<T> to Tensor<T> other than a function pointer (lambdas, closures).
 template <class F, class T>
 concept ActivationLike = std::is_invocable_r_v < Tensor<T>,
         F,
-const Tensor<T>& > &&!std::is_convertible_v<F, ActivationFunction<T>>;
+const Tensor<T>& > &&!std::is_same_v<std::decay_t<F>, ActivationFunction<T>>;
 
-namespace detail {
-/// The activation a kernel can apply itself (none for the identity), or nullopt for any other.
+/// A layer's activation: the identity (the default), a plain function, or any callable. It
+/// knows which activations a backend may apply inside the layer's own op (identity, relu), so
+/// a layer makes one call whichever it holds, and the backend decides whether to fuse.
 template <FloatingPoint T>
-std::optional<FusedActivation> fusable(const Activation<T>& activation) {
-  if (!activation) return FusedActivation::none;
-  auto* function = activation.template target<ActivationFunction<T>>();
-  if (!function) return std::nullopt;
-  if (*function == ActivationFunction<T>(identity<T>)) return FusedActivation::none;
-  if (*function == ActivationFunction<T>(relu<T>)) return FusedActivation::relu;
-  return std::nullopt;
-}
-}  // namespace detail
+class Activation {
+ public:
+  Activation() = default;
+  Activation(ActivationFunction<T> f)  // NOLINT(google-explicit-constructor): relu, tanh, …
+      : function_(f), fused_(std::nullopt) {
+    if (f == ActivationFunction<T>(identity<T>)) fused_ = FusedActivation::none, function_ = {};
+    if (f == ActivationFunction<T>(relu<T>)) fused_ = FusedActivation::relu, function_ = {};
+  }
+  template <ActivationLike<T> F>
+  Activation(F f) : function_(std::move(f)), fused_(std::nullopt) {}  // NOLINT
+
+  Tensor<T> operator()(const Tensor<T>& x) const {
+    if (function_) return function_(x);
+    return fused_ == FusedActivation::relu ? relu(x) : x;
+  }
+  /// The layer's output: product(a) runs the layer's op with fused activation a; an activation
+  /// no backend knows is applied to the op's plain result instead.
+  template <class Product>
+  Tensor<T> apply(Product&& product) const {
+    if (fused_) return product(*fused_);
+    return function_(product(FusedActivation::none));
+  }
+
+ private:
+  std::function<Tensor<T>(const Tensor<T>&)> function_;
+  std::optional<FusedActivation> fused_ = FusedActivation::none;
+};
 
 /// State that a layer updates but that is not trained (BatchNorm's running statistics). Like
 /// S4TF's Parameter it is shared by copies of the layer, so the copy a gradient call makes
@@ -61,17 +77,12 @@ struct Dense {
   Activation<T> activation;
   CT_FIELDS(weight, bias)
 
-  Dense(std::int64_t input_size, std::int64_t output_size,
-        ActivationFunction<T> activation = identity<T>, bool use_bias = true,
-        Generator& gen = default_generator())
-      : Dense(input_size, output_size, Activation<T>(activation), use_bias, gen) {}
-  template <ActivationLike<T> F>
-  Dense(std::int64_t input_size, std::int64_t output_size, F activation, bool use_bias = true,
-        Generator& gen = default_generator())
+  Dense(std::int64_t input_size, std::int64_t output_size, Activation<T> activation = {},
+        bool use_bias = true, Generator& gen = default_generator())
       : weight(glorot_uniform<T>({input_size, output_size}, gen)),
         bias(use_bias ? zeros<T>({output_size}) : Tensor<T>()),
         activation(std::move(activation)) {}
-  Dense(Tensor<T> weight, Tensor<T> bias, Activation<T> activation = identity<T>)
+  Dense(Tensor<T> weight, Tensor<T> bias, Activation<T> activation = {})
       : weight(std::move(weight)), bias(std::move(bias)), activation(std::move(activation)) {
     check_parameters();
   }
@@ -80,16 +91,18 @@ struct Dense {
     check_parameters();
     CT_CHECK(input.rank() >= 1 && input.shape(-1) == weight.shape(0),
              "Dense: input {} does not end in {} features", input.shape(), weight.shape(0));
-    if (auto fused = detail::fusable(activation);
-        fused && input.rank() <= 2 && weight.rank() == 2) {
-      Tensor<T> y =
-          detail::linear(input.rank() == 1 ? expand_dims(input, 0) : input, weight, bias, *fused);
-      return input.rank() == 1 ? squeeze(y, {0}) : y;
-    }
-    Tensor<T> y = matmul(input.rank() == 1 ? expand_dims(input, 0) : input, weight);
-    if (bias.defined()) y = y + bias;
-    if (input.rank() == 1) y = squeeze(y, {0});
-    return activation ? activation(y) : y;
+    // Any leading dimensions are batch dimensions: one matrix product over all their rows.
+    std::int64_t in = weight.shape(0), out = weight.shape(1);
+    Tensor<T> rows =
+        input.rank() == 2
+            ? input
+            : reshape(input, {input.scalar_count() / std::max<std::int64_t>(in, 1), in});
+    Tensor<T> y = activation.apply(
+        [&](FusedActivation fused) { return detail::linear(rows, weight, bias, fused); });
+    if (input.rank() == 2) return y;
+    Shape shape = input.shape();
+    shape[shape.rank() - 1] = out;
+    return reshape(y, shape);
   }
 
  private:
@@ -113,14 +126,7 @@ struct Conv2D {
   std::array<std::int64_t, 2> dilations{1, 1};
   CT_FIELDS(filter, bias)
 
-  Conv2D(std::array<std::int64_t, 4> filter_shape, ActivationFunction<T> activation = identity<T>,
-         std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
-         std::array<std::int64_t, 2> dilations = {1, 1}, bool use_bias = true,
-         Generator& gen = default_generator())
-      : Conv2D(filter_shape, Activation<T>(activation), strides, padding, dilations, use_bias,
-               gen) {}
-  template <ActivationLike<T> F>
-  Conv2D(std::array<std::int64_t, 4> filter_shape, F activation,
+  Conv2D(std::array<std::int64_t, 4> filter_shape, Activation<T> activation = {},
          std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
          std::array<std::int64_t, 2> dilations = {1, 1}, bool use_bias = true,
          Generator& gen = default_generator())
@@ -130,7 +136,7 @@ struct Conv2D {
         strides(strides),
         padding(padding),
         dilations(dilations) {}
-  Conv2D(Tensor<T> filter, Tensor<T> bias, Activation<T> activation = identity<T>,
+  Conv2D(Tensor<T> filter, Tensor<T> bias, Activation<T> activation = {},
          std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
          std::array<std::int64_t, 2> dilations = {1, 1})
       : filter(std::move(filter)),
@@ -141,11 +147,9 @@ struct Conv2D {
         dilations(dilations) {}
 
   Tensor<T> operator()(const Tensor<T>& input) const {
-    if (auto fused = detail::fusable(activation))
-      return detail::conv2d_fused(input, filter, bias, *fused, strides, padding, dilations);
-    Tensor<T> y = conv2d(input, filter, strides, padding, dilations);
-    if (bias.defined()) y = y + bias;
-    return activation ? activation(y) : y;
+    return activation.apply([&](FusedActivation fused) {
+      return detail::conv2d_fused(input, filter, bias, fused, strides, padding, dilations);
+    });
   }
 };
 
@@ -158,8 +162,7 @@ struct DepthwiseConv2D {
   Padding padding = Padding::valid;
   CT_FIELDS(filter, bias)
 
-  DepthwiseConv2D(std::array<std::int64_t, 4> filter_shape,
-                  ActivationFunction<T> activation = identity<T>,
+  DepthwiseConv2D(std::array<std::int64_t, 4> filter_shape, Activation<T> activation = {},
                   std::array<std::int64_t, 2> strides = {1, 1}, Padding padding = Padding::valid,
                   bool use_bias = true, Generator& gen = default_generator())
       : filter(glorot_uniform<T>(Shape(filter_shape), gen)),
@@ -169,12 +172,10 @@ struct DepthwiseConv2D {
         padding(padding) {}
 
   Tensor<T> operator()(const Tensor<T>& input) const {
-    if (auto fused = detail::fusable(activation))
-      return detail::conv2d_fused(input, filter, bias, *fused, strides, padding, {1, 1},
+    return activation.apply([&](FusedActivation fused) {
+      return detail::conv2d_fused(input, filter, bias, fused, strides, padding, {1, 1},
                                   /*depthwise=*/true);
-    Tensor<T> y = depthwise_conv2d(input, filter, strides, padding);
-    if (bias.defined()) y = y + bias;
-    return activation ? activation(y) : y;
+    });
   }
 };
 
@@ -243,8 +244,8 @@ struct Dropout {
   }
   Tensor<T> operator()(const Tensor<T>& x) const {
     if (Context::local().learning_phase != LearningPhase::training || probability == 0) return x;
-    auto keep =
-        cast<T>(random_uniform<T>(x.shape(), 0, 1, Context::local().random) >= T(probability));
+    auto keep = cast<T>(random_uniform<T>(x.shape(), 0, 1, Context::local().random, x.device()) >=
+                        T(probability));
     return x * keep * T(1 / (1 - probability));
   }
 };

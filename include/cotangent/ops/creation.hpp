@@ -9,59 +9,43 @@
 
 namespace ct {
 
-/// A seeded random generator (xoshiro256**): the same seed gives the same tensors everywhere.
+/// A seeded, counter-based random generator: {seed, counter} on the host. Each draw reserves
+/// the counters it uses (philox.hpp), so drawing on any device reads nothing back, and the same
+/// seed gives the same values on every device.
 class Generator {
  public:
+  struct State {
+    std::uint64_t seed = 0, counter = 0;
+    friend bool operator==(const State&, const State&) = default;
+  };
+
   explicit Generator(std::uint64_t seed = 0x5eed) { reseed(seed); }
-  void reseed(std::uint64_t seed) {
-    for (auto& s : state_) {  // splitmix64 fills the state from one number
-      seed += 0x9e3779b97f4a7c15ULL;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      s = z ^ (z >> 31);
-    }
-    spare_ = false;
+  void reseed(std::uint64_t seed) { state_ = {seed, 0}; }
+
+  /// The start of a draw of `counters` counters, which this generator then skips.
+  Philox reserve(std::uint64_t counters) {
+    Philox at{state_.seed, state_.counter};
+    state_.counter += counters;
+    return at;
   }
+  /// 64 random bits (one counter).
   std::uint64_t next() {
-    auto rotl = [](std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); };
-    std::uint64_t result = rotl(state_[1] * 5, 7) * 9, t = state_[1] << 17;
-    state_[2] ^= state_[0];
-    state_[3] ^= state_[1];
-    state_[1] ^= state_[2];
-    state_[0] ^= state_[3];
-    state_[2] ^= t;
-    state_[3] = rotl(state_[3], 45);
-    return result;
+    auto w = philox::block(state_.seed, state_.counter++);
+    return (std::uint64_t(w[0]) << 32) | w[1];
   }
   /// Uniform in [0, 1).
   double uniform() { return double(next() >> 11) * 0x1.0p-53; }
-  /// Standard normal (Box-Muller, one spare kept).
-  double normal() {
-    if (spare_) {
-      spare_ = false;
-      return spare_value_;
-    }
-    double u1 = 1.0 - uniform(), u2 = uniform();
-    double r = std::sqrt(-2.0 * std::log(u1));
-    spare_value_ = r * std::sin(2 * M_PI * u2);
-    spare_ = true;
-    return r * std::cos(2 * M_PI * u2);
-  }
+  /// Standard normal.
+  double normal() { return philox::value<double>(Distribution::normal, reserve(1), 0); }
   /// Uniform integer in [0, n).
   std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
 
   /// The whole state, for checkpoints and exact resumption.
-  std::array<std::uint64_t, 4> state() const { return state_; }
-  void set_state(const std::array<std::uint64_t, 4>& s) {
-    state_ = s;
-    spare_ = false;
-  }
+  State state() const { return state_; }
+  void set_state(State s) { state_ = s; }
 
  private:
-  std::array<std::uint64_t, 4> state_{};
-  bool spare_ = false;
-  double spare_value_ = 0;
+  State state_;
 };
 
 /// The generator used when none is passed (one per thread; reseed it for reproducible runs).
@@ -69,7 +53,8 @@ Generator& default_generator();
 
 template <Scalar T>
 Tensor<T> filled(const Shape& shape, std::type_identity_t<T> value, Device device = Device::cpu()) {
-  return detail::wrap<T>(backend_for(device).fill(shape, dtype_of<T>, double(value)));
+  return detail::wrap<T>(
+      backend_for(device, Op::fill, dtype_of<T>).fill(shape, dtype_of<T>, double(value)));
 }
 template <Scalar T>
 Tensor<T> zeros(const Shape& shape, Device device = Device::cpu()) {
@@ -88,55 +73,76 @@ Tensor<T> ones_like(const Tensor<T>& x) {
   return ones<T>(x.shape(), x.device());
 }
 
+/// Each element's index along `axis`: iota<float>({2, 3}, 1) -> [[0, 1, 2], [0, 1, 2]].
+template <Numeric T>
+Tensor<T> iota(const Shape& shape, int axis, Device device = Device::cpu()) {
+  axis = normalize_axis(axis, shape.rank(), "iota");
+  return detail::wrap<T>(backend_for(device, Op::iota, dtype_of<T>).iota(shape, axis, dtype_of<T>));
+}
+
 /// start, start + step, … up to but excluding stop: arange<float>(0, 1, 0.25) -> [0, 0.25, 0.5,
 /// 0.75].
 template <Numeric T>
-Tensor<T> arange(T start, T stop, T step = T(1)) {
+Tensor<T> arange(T start, T stop, T step = T(1), Device device = Device::cpu()) {
   CT_CHECK_AS(ValueError, step != T(0), "arange: step is 0");
   double n = std::ceil((double(stop) - double(start)) / double(step));
-  std::vector<T> v(n > 0 ? std::size_t(n) : 0);
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = T(start + T(i) * step);
-  return Tensor<T>(v, {std::int64_t(v.size())});
+  CT_CHECK_AS(ValueError, !(n > double(std::int64_t(1) << 40)), "arange: {} values are too many",
+              n);
+  auto i = iota<T>({n > 0 ? std::int64_t(n) : 0}, 0, device);
+  return step == T(1) && start == T(0) ? i : i * step + start;
 }
 
 /// `count` evenly spaced values from start to stop inclusive.
 template <FloatingPoint T>
-Tensor<T> linspace(T start, T stop, std::int64_t count) {
+Tensor<T> linspace(T start, T stop, std::int64_t count, Device device = Device::cpu()) {
   CT_CHECK_AS(ValueError, count >= 0, "linspace: negative count {}", count);
-  std::vector<T> v(count);
-  for (std::int64_t i = 0; i < count; ++i)
-    v[i] = count == 1 ? start : T(start + (stop - start) * double(i) / double(count - 1));
-  return Tensor<T>(v, {count});
+  auto i = iota<T>({count}, 0, device);
+  if (count <= 1) return i + start;
+  // start + i·step, with the last value exactly stop.
+  auto values = i * T((double(stop) - double(start)) / double(count - 1)) + start;
+  return where(equal(i, T(count - 1)), filled<T>({count}, stop, device), values);
 }
 
 /// The n×m identity matrix (m = n by default).
 template <Scalar T>
-Tensor<T> eye(std::int64_t n, std::int64_t m = -1) {
+Tensor<T> eye(std::int64_t n, std::int64_t m = -1, Device device = Device::cpu()) {
   if (m < 0) m = n;
   CT_CHECK_AS(ValueError, n >= 0, "eye: negative size {}", n);
-  std::vector<T> v(Shape{n, m}.count(), T(0));
-  for (std::int64_t i = 0; i < std::min(n, m); ++i) v[i * m + i] = T(1);
-  return Tensor<T>(v, {n, m});
+  auto diagonal =
+      equal(iota<std::int64_t>({n, m}, 0, device), iota<std::int64_t>({n, m}, 1, device));
+  if constexpr (std::same_as<T, bool>)
+    return diagonal;
+  else
+    return cast<T>(diagonal);
 }
+
+namespace detail {
+template <FloatingPoint T>
+Tensor<T> draw(Distribution distribution, const Shape& shape, Generator& gen, Device device) {
+  auto at = gen.reserve(philox::counters_for(distribution, std::uint64_t(shape.count()),
+                                             dtype_of<T> == DType::float64));
+  return wrap<T>(
+      backend_for(device, Op::random, dtype_of<T>).random(distribution, shape, dtype_of<T>, at));
+}
+}  // namespace detail
 
 template <FloatingPoint T>
 Tensor<T> random_uniform(const Shape& shape, T low = 0, T high = 1,
-                         Generator& gen = default_generator()) {
-  std::vector<T> v(shape.count());
-  for (auto& x : v) x = T(low + (high - low) * gen.uniform());
-  return Tensor<T>(v, shape);
+                         Generator& gen = default_generator(), Device device = Device::cpu()) {
+  auto u = detail::draw<T>(Distribution::uniform, shape, gen, device);
+  return low == T(0) && high == T(1) ? u : u * (high - low) + low;
 }
 template <FloatingPoint T>
 Tensor<T> random_normal(const Shape& shape, T mean = 0, T stddev = 1,
-                        Generator& gen = default_generator()) {
-  std::vector<T> v(shape.count());
-  for (auto& x : v) x = T(mean + stddev * gen.normal());
-  return Tensor<T>(v, shape);
+                        Generator& gen = default_generator(), Device device = Device::cpu()) {
+  auto z = detail::draw<T>(Distribution::normal, shape, gen, device);
+  return mean == T(0) && stddev == T(1) ? z : z * stddev + mean;
 }
-/// Normal values redrawn until within two standard deviations of the mean.
+/// Normal values redrawn until within two standard deviations of the mean. Drawn on the host
+/// (initializers run where the model is built) and then moved to `device`.
 template <FloatingPoint T>
 Tensor<T> truncated_normal(const Shape& shape, T mean = 0, T stddev = 1,
-                           Generator& gen = default_generator()) {
+                           Generator& gen = default_generator(), Device device = Device::cpu()) {
   std::vector<T> v(shape.count());
   for (auto& x : v) {
     double z;
@@ -144,7 +150,7 @@ Tensor<T> truncated_normal(const Shape& shape, T mean = 0, T stddev = 1,
     while (std::abs(z) > 2);
     x = T(mean + stddev * z);
   }
-  return Tensor<T>(v, shape);
+  return Tensor<T>(v, shape, device);
 }
 
 namespace detail {
@@ -188,22 +194,22 @@ Tensor<T> he_normal(const Shape& shape, Generator& gen = default_generator()) {
 // ---- Tensor members that read or make values --------------------------------------------
 
 template <Scalar T>
-Tensor<T>::Tensor(T scalar)
-    : AnyTensor(backend_for(Device::cpu()).from_host(&scalar, {}, dtype_of<T>)) {}
+Tensor<T>::Tensor(T scalar) : Tensor(std::vector<T>{scalar}, Shape{}) {}
 
 template <Scalar T>
 Tensor<T>::Tensor(std::initializer_list<T> values)
     : Tensor(std::vector<T>(values), Shape{std::int64_t(values.size())}) {}
 
 template <Scalar T>
-Tensor<T>::Tensor(const std::vector<T>& values, const Shape& shape) {
+Tensor<T>::Tensor(const std::vector<T>& values, const Shape& shape, Device device) {
   CT_CHECK(std::int64_t(values.size()) == shape.count(),
            "Tensor: {} values for shape {} ({} elements)", values.size(), shape, shape.count());
+  Backend& backend = backend_for(device);
   if constexpr (std::same_as<T, bool>) {
     std::vector<std::uint8_t> bytes(values.begin(), values.end());
-    raw_ = backend_for(Device::cpu()).from_host(bytes.data(), shape, DType::boolean);
+    raw_ = backend.upload(bytes.data(), shape, DType::boolean);
   } else {
-    raw_ = backend_for(Device::cpu()).from_host(values.data(), shape, dtype_of<T>);
+    raw_ = backend.upload(values.data(), shape, dtype_of<T>);
   }
 }
 
@@ -213,27 +219,30 @@ Tensor<T>::Tensor(AnyTensor any) : AnyTensor(std::move(any)) {
               dtype_name(dtype_of<T>), dtype_name(dtype()));
 }
 
+/// The same values on `device` (S4TF's Tensor(copying:to:)); the tensor itself when already
+/// there. Not recorded: a copy between devices starts a new computation.
 template <Scalar T>
-Tensor<T>::Tensor(const Tensor& other, Device device) : AnyTensor(other) {
-  if (!other.defined() || other.device() == device) return;
-  Tensor dense = contiguous(other);
-  std::vector<T> host(dense.scalar_count());
-  backend_for(other.device()).to_host(dense.raw(), host.data());
-  raw_ = backend_for(device).from_host(host.data(), other.shape(), dtype_of<T>);
-  node_ = nullptr;
+Tensor<T> to(const Tensor<T>& x, Device device) {
+  if (!x.defined() || x.device() == device) return x;
+  return Tensor<T>(x.scalars(), x.shape(), device);
 }
 
 template <Scalar T>
+Tensor<T>::Tensor(const Tensor& other, Device device) : Tensor(to(other, device)) {}
+
+/// Host reads happen here and nowhere else in ops/: each is a sync point of the device.
+template <Scalar T>
 std::vector<T> Tensor<T>::scalars() const {
   CT_CHECK_AS(ValueError, defined(), "scalars: the tensor is undefined");
-  Tensor dense = contiguous(*this);
+  Tensor dense = raw().is_contiguous() ? *this : contiguous(*this);
+  Backend& backend = backend_for(device());
   if constexpr (std::same_as<T, bool>) {
     std::vector<std::uint8_t> bytes(scalar_count());
-    backend_for(device()).to_host(dense.raw(), bytes.data());
+    if (!bytes.empty()) backend.read(dense.raw(), bytes.data());
     return {bytes.begin(), bytes.end()};
   } else {
     std::vector<T> out(scalar_count());
-    backend_for(device()).to_host(dense.raw(), out.data());
+    if (!out.empty()) backend.read(dense.raw(), out.data());
     return out;
   }
 }

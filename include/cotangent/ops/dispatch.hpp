@@ -6,22 +6,33 @@
 
 namespace ct::detail {
 
-inline Backend& backend_of(const char* op, const AnyTensor& a) {
-  CT_CHECK_AS(ValueError, a.defined(), "{}: the operand is an undefined tensor", op);
-  return backend_for(a.device());
-}
-
-inline Backend& backend_of(const char* op, const AnyTensor& a, const AnyTensor& b) {
-  CT_CHECK_AS(ValueError, a.defined() && b.defined(), "{}: an operand is an undefined tensor", op);
-  CT_CHECK_AS(DeviceError, a.device() == b.device(),
-              "{}: operands are on different devices: {} and {} (copy one explicitly)", op,
-              a.device(), b.device());
-  return backend_for(a.device());
+/// Checks that the operands are defined and share a device, and finds the backend that runs
+/// `op` there on the first operand's dtype (the device's own, or the counted CPU fallback).
+template <class... Rest>
+Backend& backend_of(Op op, const char* name, const AnyTensor& a, const Rest&... rest) {
+  CT_CHECK_AS(ValueError, a.defined() && (rest.defined() && ...),
+              "{}: an operand is an undefined tensor", name);
+  if constexpr (sizeof...(Rest) > 0) {
+    for (const AnyTensor* other : {static_cast<const AnyTensor*>(&rest)...})
+      CT_CHECK_AS(DeviceError, other->device() == a.device(),
+                  "{}: operands are on different devices: {} and {} (move one with to())", name,
+                  a.device(), other->device());
+  }
+  return backend_for(a.device(), op, a.dtype());
 }
 
 template <Scalar T>
 Tensor<T> wrap(RawTensor raw) {
   return Tensor<T>(AnyTensor(std::move(raw)));
+}
+
+/// A 0-d constant on `like`'s device (S4TF's Tensor(v, deviceAndPrecisionLike: like)): how
+/// scalar operands such as the 2 in x * 2 reach any device without a host copy.
+template <Scalar T>
+Tensor<T> constant(T value, const AnyTensor& like) {
+  CT_CHECK_AS(ValueError, like.defined(), "an operand is an undefined tensor");
+  return wrap<T>(
+      backend_for(like.device(), Op::fill, dtype_of<T>).fill({}, dtype_of<T>, double(value)));
 }
 
 /// A view of `x`'s storage with new geometry; keeps no autodiff node.

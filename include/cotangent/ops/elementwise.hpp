@@ -19,25 +19,26 @@ Tensor<T> ones_like(const Tensor<T>& x);
 
 // ---- Unary primitives: one function per row of elementwise.def ----------------------------
 
-#define CT_UNARY(name, domain, forward, derivative)                                       \
-  template <detail::in_domain_##domain T>                                                 \
-  Tensor<T> name(const Tensor<T>& x) {                                                    \
-    auto y = detail::wrap<T>(detail::backend_of(#name, x).unary(UnaryOp::name, x.raw())); \
-    if constexpr (FloatingPoint<T>) {                                                     \
-      if (detail::tracking(x)) {                                                          \
-        constexpr bool keep_x = detail::reads(#derivative, "x");                          \
-        constexpr bool keep_y = detail::reads(#derivative, "y");                          \
-        detail::record(                                                                   \
-            y, {&x},                                                                      \
-            [x = keep_x ? x : Tensor<T>()](const AnyTensor& dy_, const AnyTensor& y_) {   \
-              [[maybe_unused]] Tensor<T> dy(dy_);                                         \
-              [[maybe_unused]] Tensor<T> y = keep_y ? Tensor<T>(y_) : Tensor<T>();        \
-              return detail::grads(derivative);                                           \
-            },                                                                            \
-            keep_y);                                                                      \
-      }                                                                                   \
-    }                                                                                     \
-    return y;                                                                             \
+#define CT_UNARY(name, domain, forward, derivative)                                        \
+  template <detail::in_domain_##domain T>                                                  \
+  Tensor<T> name(const Tensor<T>& x) {                                                     \
+    auto y = detail::wrap<T>(                                                              \
+        detail::backend_of(op_of(UnaryOp::name), #name, x).unary(UnaryOp::name, x.raw())); \
+    if constexpr (FloatingPoint<T>) {                                                      \
+      if (detail::tracking(x)) {                                                           \
+        constexpr bool keep_x = detail::reads(#derivative, "x");                           \
+        constexpr bool keep_y = detail::reads(#derivative, "y");                           \
+        detail::record(                                                                    \
+            y, {&x},                                                                       \
+            [x = keep_x ? x : Tensor<T>()](const AnyTensor& dy_, const AnyTensor& y_) {    \
+              [[maybe_unused]] Tensor<T> dy(dy_);                                          \
+              [[maybe_unused]] Tensor<T> y = keep_y ? Tensor<T>(y_) : Tensor<T>();         \
+              return detail::grads(derivative);                                            \
+            },                                                                             \
+            keep_y);                                                                       \
+      }                                                                                    \
+    }                                                                                      \
+    return y;                                                                              \
   }
 #include "cotangent/backend/elementwise.def"
 #undef CT_UNARY
@@ -47,7 +48,7 @@ Tensor<T> ones_like(const Tensor<T>& x);
 #define CT_BINARY(name, domain, forward, d_a, d_b)                                       \
   template <detail::in_domain_##domain T>                                                \
   Tensor<T> name(const Tensor<T>& a, const Tensor<T>& b) {                               \
-    auto& backend = detail::backend_of(#name, a, b);                                     \
+    auto& backend = detail::backend_of(op_of(BinaryOp::name), #name, a, b);              \
     Shape shape = broadcast_shapes(a.shape(), b.shape(), #name);                         \
     auto y = detail::wrap<T>(backend.binary(BinaryOp::name, a.raw(), b.raw(), shape));   \
     if constexpr (FloatingPoint<T>) {                                                    \
@@ -77,11 +78,11 @@ Tensor<T> ones_like(const Tensor<T>& x);
   }                                                                                      \
   template <detail::in_domain_##domain T>                                                \
   Tensor<T> name(const Tensor<T>& a, std::type_identity_t<T> b) {                        \
-    return name(a, Tensor<T>(b, a.device()));                                            \
+    return name(a, detail::constant<T>(b, a));                                           \
   }                                                                                      \
   template <detail::in_domain_##domain T>                                                \
   Tensor<T> name(std::type_identity_t<T> a, const Tensor<T>& b) {                        \
-    return name(Tensor<T>(a, b.device()), b);                                            \
+    return name(detail::constant<T>(a, b), b);                                           \
   }
 #include "cotangent/backend/elementwise.def"
 #undef CT_BINARY
@@ -91,17 +92,17 @@ Tensor<T> ones_like(const Tensor<T>& x);
 #define CT_COMPARE(name, domain, forward)                                                 \
   template <detail::in_domain_##domain T>                                                 \
   Tensor<bool> name(const Tensor<T>& a, const Tensor<T>& b) {                             \
-    auto& backend = detail::backend_of(#name, a, b);                                      \
+    auto& backend = detail::backend_of(op_of(CompareOp::name), #name, a, b);              \
     Shape shape = broadcast_shapes(a.shape(), b.shape(), #name);                          \
     return detail::wrap<bool>(backend.compare(CompareOp::name, a.raw(), b.raw(), shape)); \
   }                                                                                       \
   template <detail::in_domain_##domain T>                                                 \
   Tensor<bool> name(const Tensor<T>& a, std::type_identity_t<T> b) {                      \
-    return name(a, Tensor<T>(b, a.device()));                                             \
+    return name(a, detail::constant<T>(b, a));                                            \
   }                                                                                       \
   template <detail::in_domain_##domain T>                                                 \
   Tensor<bool> name(std::type_identity_t<T> a, const Tensor<T>& b) {                      \
-    return name(Tensor<T>(a, b.device()), b);                                             \
+    return name(detail::constant<T>(a, b), b);                                            \
   }
 #include "cotangent/backend/elementwise.def"
 #undef CT_COMPARE
@@ -161,30 +162,20 @@ Tensor<T>& Tensor<T>::operator/=(const Tensor& o) {
   return *this = *this / o;
 }
 
-namespace detail {
-/// A view of y's buffer to write y through, in place: y is copied first when anyone else sees
-/// its values (value semantics) or when it is a view of part of its buffer. y leaves any
-/// recording.
-template <Scalar T>
-RawTensor owned_buffer(Tensor<T>& y, Backend& backend) {
-  const RawTensor& raw = y.raw();
-  if (raw.storage.use_count() != 1 || !raw.is_contiguous() ||
-      raw.count() * std::int64_t(sizeof(T)) != std::int64_t(raw.storage->nbytes()))
-    y = wrap<T>(backend.contiguous(raw));
-  y.set_node(nullptr);
-  return y.raw();
-}
-}  // namespace detail
-
-/// y = a·y + b·x, in place when y's storage is not shared (copy-on-write otherwise), never
-/// recorded: the fused update optimizers use. update(p, 1, g, -lr) is p -= lr·g in one sweep.
+/// y = a·y + b·x, never recorded: the fused update optimizers use. update(p, 1, g, -lr) is
+/// p -= lr·g in one sweep, written into p's buffer when no other tensor shares it (the backend
+/// decides; value semantics hold either way).
 template <FloatingPoint T>
 void update(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& x,
             std::type_identity_t<T> b) {
+  if (static_cast<const AnyTensor*>(&x) == &y) {
+    Tensor<T> same = x;
+    return update(y, a, same, b);
+  }
   CT_CHECK(y.shape() == x.shape(), "update: shapes {} and {} differ", y.shape(), x.shape());
-  auto& backend = detail::backend_of("update", y, x);
-  RawTensor raw = detail::owned_buffer(y, backend);
-  backend.axpby(raw, double(a), x.raw(), double(b));
+  auto& backend = detail::backend_of(Op::update, "update", y, x);
+  RawTensor held = std::move(y).raw();  // y lets go, so the backend sees who else holds it
+  y = detail::wrap<T>(backend.update(std::move(held), double(a), x.raw(), double(b)));
 }
 
 /// True when every element of `a` and `b` is within atol + rtol * |b| (same shapes).
@@ -196,8 +187,7 @@ bool all_close(const Tensor<T>& a, const Tensor<T>& b, double rtol = 1e-5, doubl
 /// Picks `a` where `condition` holds, else `b`; all three broadcast.
 template <Scalar T>
 Tensor<T> where(const Tensor<bool>& condition, const Tensor<T>& a, const Tensor<T>& b) {
-  auto& backend = detail::backend_of("where", a, b);
-  detail::backend_of("where", condition, a);
+  auto& backend = detail::backend_of(Op::select, "where", a, b, condition);
   Shape shape =
       broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
   auto y = detail::wrap<T>(backend.select(condition.raw(), a.raw(), b.raw(), shape));
@@ -221,7 +211,7 @@ Tensor<To> cast(const Tensor<From>& x) {
   if constexpr (std::same_as<To, From>) {
     return x;
   } else {
-    auto y = detail::wrap<To>(detail::backend_of("cast", x).cast(x.raw(), dtype_of<To>));
+    auto y = detail::wrap<To>(detail::backend_of(Op::cast, "cast", x).cast(x.raw(), dtype_of<To>));
     if constexpr (FloatingPoint<To> && FloatingPoint<From>) {
       if (detail::tracking(x)) {
         detail::record(y, {&x}, [](const AnyTensor& dy, const AnyTensor&) {

@@ -9,7 +9,7 @@ namespace ct {
 template <Numeric T>
 Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = false,
                  bool transpose_b = false) {
-  auto& backend = detail::backend_of("matmul", a, b);
+  auto& backend = detail::backend_of(Op::matmul, "matmul", a, b);
   CT_CHECK(a.rank() >= 2 && b.rank() >= 2, "matmul: operands must have rank >= 2, got {} and {}",
            a.shape(), b.shape());
   std::int64_t k_a = a.shape(transpose_a ? -2 : -1), k_b = b.shape(transpose_b ? -1 : -2);
@@ -22,8 +22,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
       detail::record(
           y, {&a, &b},
           [a, b, transpose_a, transpose_b, track_a = detail::tracked(a),
-           track_b = detail::tracked(b)](
-              const AnyTensor& dy_, const AnyTensor&) {
+           track_b = detail::tracked(b)](const AnyTensor& dy_, const AnyTensor&) {
             Tensor<T> dy(dy_), da, db;
             bool ta = track_a, tb = track_b;
             // A matrix parameter's gradient may stay a product (see ProductCollector).
@@ -62,14 +61,19 @@ template <FloatingPoint T>
 void update_with_product(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& lhs,
                          const Tensor<T>& rhs, bool transpose_lhs, bool transpose_rhs,
                          std::type_identity_t<T> b) {
-  auto& backend = detail::backend_of("update_with_product", lhs, rhs);
-  detail::backend_of("update_with_product", y, lhs);
+  auto& backend = detail::backend_of(Op::matmul_update, "update_with_product", y, lhs, rhs);
   CT_CHECK(y.rank() == 2 && lhs.rank() == 2 && rhs.rank() == 2,
            "update_with_product: {} += {} · {} needs matrices", y.shape(), lhs.shape(),
            rhs.shape());
-  RawTensor raw = detail::owned_buffer(y, backend);
-  backend.matmul_into(raw, lhs.raw(), rhs.raw(), transpose_lhs, transpose_rhs, double(b),
-                      double(a));
+  std::int64_t k = lhs.shape(transpose_lhs ? 0 : 1);
+  CT_CHECK(rhs.shape(transpose_rhs ? 1 : 0) == k &&
+               y.shape(0) == lhs.shape(transpose_lhs ? 1 : 0) &&
+               y.shape(1) == rhs.shape(transpose_rhs ? 0 : 1),
+           "update_with_product: {}{} · {}{} does not make {}", lhs.shape(),
+           transpose_lhs ? "ᵀ" : "", rhs.shape(), transpose_rhs ? "ᵀ" : "", y.shape());
+  RawTensor held = std::move(y).raw();  // y lets go, so the backend sees who else holds it
+  y = detail::wrap<T>(backend.matmul_update(std::move(held), double(a), lhs.raw(), rhs.raw(),
+                                            transpose_lhs, transpose_rhs, double(b)));
 }
 
 namespace detail {
@@ -87,10 +91,10 @@ std::pair<Tensor<T>, Tensor<T>> epilogue_backward(AnyTensor dy, const AnyTensor&
     Tensor<T> db = bias_grad ? sum_to(g, Shape{g.shape(-1)}) : Tensor<T>();
     return {g, db};
   }
-  auto& backend = backend_of("epilogue_backward", dy);
+  auto& backend = backend_of(Op::activation_backward, "activation_backward", dy);
   RawTensor raw = std::move(dy).raw(), db;
-  RawTensor g = backend.epilogue_backward(std::move(raw), relu ? y.raw() : RawTensor(), activation,
-                                          bias_grad ? &db : nullptr);
+  RawTensor g = backend.activation_backward(std::move(raw), relu ? y.raw() : RawTensor(),
+                                            activation, bias_grad ? &db : nullptr);
   return {wrap<T>(std::move(g)), bias_grad ? wrap<T>(std::move(db)) : Tensor<T>()};
 }
 
@@ -99,17 +103,16 @@ std::pair<Tensor<T>, Tensor<T>> epilogue_backward(AnyTensor dy, const AnyTensor&
 template <FloatingPoint T>
 Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
                  FusedActivation activation) {
-  auto& backend = backend_of("linear", x, weight);
+  auto& backend = backend_of(Op::linear, "linear", x, weight);
   CT_CHECK(x.rank() == 2 && weight.rank() == 2 && x.shape(1) == weight.shape(0),
            "linear: input {} and weight {} do not multiply", x.shape(), weight.shape());
   if (bias.defined()) {
     CT_CHECK(bias.rank() == 1 && bias.shape(0) == weight.shape(1),
              "linear: bias {} does not match weight {}", bias.shape(), weight.shape());
-    backend_of("linear", x, bias);  // same device
+    backend_of(Op::linear, "linear", x, bias);  // same device
   }
-  RawTensor y = backend.matmul(x.raw(), weight.raw(), false, false);
-  backend.apply_epilogue(y, {bias.defined() ? &bias.raw() : nullptr, activation});
-  Tensor<T> out = wrap<T>(std::move(y));
+  Tensor<T> out = wrap<T>(
+      backend.linear(x.raw(), weight.raw(), bias.defined() ? &bias.raw() : nullptr, activation));
   if (tracking(x, weight, bias))
     record(
         out, {&x, &weight, &bias},
@@ -118,7 +121,7 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
           auto [g, db] = epilogue_backward<T>(std::move(dy), y, activation, tb);
           Tensor<T> dx = tx ? matmul(g, weight, false, true) : Tensor<T>();
           Tensor<T> dw = tw && !defer_product(weight, x, g, true, false) ? matmul(x, g, true, false)
-                                                                        : Tensor<T>();
+                                                                         : Tensor<T>();
           return grads(std::move(dx), std::move(dw), std::move(db));
         },
         /*keep_result=*/activation == FusedActivation::relu);

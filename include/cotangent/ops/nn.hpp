@@ -50,10 +50,13 @@ template <FloatingPoint T>
 Tensor<T> conv2d_window(const Tensor<T>& input, const Tensor<T>& filter, const Window2D& w,
                         bool depthwise, const Tensor<T>& bias = {},
                         FusedActivation activation = FusedActivation::none) {
-  auto& backend = backend_of("conv2d", input, filter);
-  if (bias.defined()) backend_of("conv2d", input, bias);
-  Tensor<T> y = wrap<T>(backend.conv2d(input.raw(), filter.raw(), w, depthwise,
-                                       {bias.defined() ? &bias.raw() : nullptr, activation}));
+  bool fused = bias.defined() || activation != FusedActivation::none;
+  auto& backend = backend_of(fused ? Op::conv2d_activation : Op::conv2d, "conv2d", input, filter);
+  if (bias.defined()) backend_of(Op::conv2d_activation, "conv2d", input, bias);
+  Tensor<T> y =
+      wrap<T>(fused ? backend.conv2d_activation(input.raw(), filter.raw(), w, depthwise,
+                                                bias.defined() ? &bias.raw() : nullptr, activation)
+                    : backend.conv2d(input.raw(), filter.raw(), w, depthwise));
   if (tracking(input, filter, bias))
     record(
         y, {&input, &filter, &bias},
@@ -75,7 +78,7 @@ template <FloatingPoint T>
 Tensor<T> conv2d_backward_input(const Tensor<T>& dy, const Tensor<T>& filter,
                                 const Shape& input_shape, const Window2D& w, bool depthwise) {
   Tensor<T> dx =
-      wrap<T>(backend_of("conv2d", dy, filter)
+      wrap<T>(backend_of(Op::conv2d_backward_input, "conv2d", dy, filter)
                   .conv2d_backward_input(dy.raw(), filter.raw(), input_shape, w, depthwise));
   if (tracking(dy, filter))
     record(dx, {&dy, &filter}, [dy, filter, w, depthwise](const AnyTensor& g_, const AnyTensor&) {
@@ -90,7 +93,7 @@ template <FloatingPoint T>
 Tensor<T> conv2d_backward_filter(const Tensor<T>& input, const Tensor<T>& dy,
                                  const Shape& filter_shape, const Window2D& w, bool depthwise) {
   Tensor<T> df =
-      wrap<T>(backend_of("conv2d", input, dy)
+      wrap<T>(backend_of(Op::conv2d_backward_filter, "conv2d", input, dy)
                   .conv2d_backward_filter(input.raw(), dy.raw(), filter_shape, w, depthwise));
   if (tracking(input, dy))
     record(df, {&input, &dy}, [input, dy, w, depthwise](const AnyTensor& g_, const AnyTensor&) {
@@ -155,7 +158,7 @@ Tensor<T> max_pool2d_select(const Tensor<T>& x, const Tensor<T>& values, const W
 
 template <FloatingPoint T>
 Tensor<T> pool2d_window(PoolKind kind, const Tensor<T>& x, const Window2D& w) {
-  Tensor<T> y = wrap<T>(backend_of("pool2d", x).pool2d(kind, x.raw(), w));
+  Tensor<T> y = wrap<T>(backend_of(Op::pool2d, "pool2d", x).pool2d(kind, x.raw(), w));
   if (tracking(x))
     record(y, {&x}, [x, w, kind](const AnyTensor& dy, const AnyTensor&) {
       return grads(pool2d_backward(kind, x, Tensor<T>(dy), w));
@@ -170,7 +173,8 @@ Tensor<T> pool2d_window(PoolKind kind, const Tensor<T>& x, const Window2D& w) {
 template <FloatingPoint T>
 Tensor<T> pool2d_backward(PoolKind kind, const Tensor<T>& x, const Tensor<T>& dy,
                           const Window2D& w) {
-  Tensor<T> dx = wrap<T>(backend_of("pool2d", x, dy).pool2d_backward(kind, x.raw(), dy.raw(), w));
+  Tensor<T> dx = wrap<T>(
+      backend_of(Op::pool2d_backward, "pool2d", x, dy).pool2d_backward(kind, x.raw(), dy.raw(), w));
   if (tracking(dy))
     record(dx, {&dy}, [x, w, kind](const AnyTensor& g, const AnyTensor&) {
       return grads(kind == PoolKind::max ? max_pool2d_select(x, Tensor<T>(g), w)
@@ -181,8 +185,8 @@ Tensor<T> pool2d_backward(PoolKind kind, const Tensor<T>& x, const Tensor<T>& dy
 
 template <FloatingPoint T>
 Tensor<T> max_pool2d_select(const Tensor<T>& x, const Tensor<T>& values, const Window2D& w) {
-  Tensor<T> y =
-      wrap<T>(backend_of("max_pool2d", x, values).max_pool2d_select(x.raw(), values.raw(), w));
+  Tensor<T> y = wrap<T>(backend_of(Op::max_pool2d_select, "max_pool2d", x, values)
+                            .max_pool2d_select(x.raw(), values.raw(), w));
   if (tracking(values))
     record(y, {&values}, [x, w](const AnyTensor& g, const AnyTensor&) {
       return grads(pool2d_backward(PoolKind::max, x, Tensor<T>(g), w));
@@ -224,7 +228,8 @@ namespace detail {
 /// Throws IndexError naming the first label outside [0, classes) and where it is.
 template <Index I>
 void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op) {
-  if (labels.scalar_count() == 0) return;
+  // Reading labels back is free on the CPU; elsewhere it would stall every step (see checks_data).
+  if (labels.scalar_count() == 0 || !backend_for(labels.device()).checks_data()) return;
   Tensor<bool> outside = logical_or(less(labels, I(0)), greater_equal(labels, I(classes)));
   if (!any(outside).scalar()) return;
   auto flags = outside.scalars();
@@ -244,10 +249,8 @@ void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op)
 /// one_hot for indices already checked to be in range.
 template <Scalar T, Index I>
 Tensor<T> one_hot_checked(const Tensor<I>& indices, std::int64_t depth, T on = T(1), T off = T(0)) {
-  std::vector<I> range(depth);
-  for (std::int64_t i = 0; i < depth; ++i) range[i] = I(i);
-  auto hot = equal(expand_dims(indices, -1), Tensor<I>(range, {depth}));
-  return where(hot, Tensor<T>(on), Tensor<T>(off));
+  auto hot = equal(expand_dims(indices, -1), iota<I>({depth}, 0, indices.device()));
+  return where(hot, constant<T>(on, indices), constant<T>(off, indices));
 }
 }  // namespace detail
 

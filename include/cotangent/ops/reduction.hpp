@@ -42,7 +42,7 @@ inline Shape squeezed_shape(const Shape& s, const std::vector<int>& axes) {
 template <Scalar Out, Scalar T>
 Tensor<Out> reduce_raw(ReduceOp op, const Tensor<T>& x, const std::vector<int>& axes,
                        bool keep_dims, const char* name) {
-  RawTensor r = backend_of(name, x).reduce(op, x.raw(), axes);
+  RawTensor r = backend_of(op_of(op), name, x).reduce(op, x.raw(), axes);
   if (!keep_dims) {
     Shape s = squeezed_shape(x.shape(), axes);
     r.shape = s;

@@ -42,7 +42,8 @@ inline Shape resolve_reshape(const Shape& from, Shape to) {
 template <Scalar T>
 Tensor<T> contiguous(const Tensor<T>& x) {
   if (x.raw().is_contiguous()) return x;
-  Tensor<T> y = detail::wrap<T>(detail::backend_of("contiguous", x).contiguous(x.raw()));
+  Tensor<T> y =
+      detail::wrap<T>(detail::backend_of(Op::contiguous, "contiguous", x).contiguous(x.raw()));
   y.set_node(x.node());  // same values, same derivative
   return y;
 }
@@ -239,7 +240,7 @@ template <Scalar T, Index I>
 Tensor<T> gather(const Tensor<T>& x, const Tensor<I>& indices, int axis = 0) {
   axis = normalize_axis(axis, x.rank(), "gather");
   Tensor<T> y = detail::wrap<T>(
-      detail::backend_of("gather", x, indices).gather(x.raw(), indices.raw(), axis));
+      detail::backend_of(Op::gather, "gather", x, indices).gather(x.raw(), indices.raw(), axis));
   if (detail::tracking(x))
     detail::record(y, {&x},
                    [indices, axis, from = x.shape()](const AnyTensor& dy, const AnyTensor&) {
@@ -253,7 +254,7 @@ template <Scalar T, Index I>
 Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int axis,
                       const Shape& shape) {
   axis = normalize_axis(axis, shape.rank(), "scatter_add");
-  Tensor<T> y = detail::wrap<T>(detail::backend_of("scatter_add", updates, indices)
+  Tensor<T> y = detail::wrap<T>(detail::backend_of(Op::scatter_add, "scatter_add", updates, indices)
                                     .scatter_add(updates.raw(), indices.raw(), axis, shape));
   if (detail::tracking(updates))
     detail::record(y, {&updates}, [indices, axis](const AnyTensor& dy, const AnyTensor&) {
@@ -270,7 +271,7 @@ Tensor<T> concatenate(const std::vector<Tensor<T>>& parts, int axis = 0) {
   std::vector<RawTensor> raws;
   bool track = false;
   for (auto& p : parts) {
-    detail::backend_of("concatenate", parts[0], p);
+    detail::backend_of(Op::concatenate, "concatenate", parts[0], p);
     CT_CHECK(p.rank() == parts[0].rank(), "concatenate: ranks differ: {} and {}", parts[0].shape(),
              p.shape());
     for (int i = 0; i < p.rank(); ++i)
@@ -280,7 +281,8 @@ Tensor<T> concatenate(const std::vector<Tensor<T>>& parts, int axis = 0) {
     raws.push_back(p.raw());
     track = track || detail::tracked(p);
   }
-  Tensor<T> y = detail::wrap<T>(backend_for(parts[0].device()).concatenate(raws, axis));
+  Tensor<T> y = detail::wrap<T>(
+      backend_for(parts[0].device(), Op::concatenate, parts[0].dtype()).concatenate(raws, axis));
   if (track) {
     std::vector<std::int64_t> sizes;
     for (auto& p : parts) sizes.push_back(p.shape(axis));
@@ -368,7 +370,7 @@ Tensor<T> pad(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64
     after.push_back(a);
   }
   Tensor<T> y = detail::wrap<T>(
-      detail::backend_of("padded", x).pad(x.raw(), before, after, mode, double(value)));
+      detail::backend_of(Op::pad, "padded", x).pad(x.raw(), before, after, mode, double(value)));
   if (detail::tracking(x))
     detail::record(y, {&x},
                    [before, after, mode, from = x.shape()](const AnyTensor& dy, const AnyTensor&) {
@@ -391,8 +393,8 @@ Tensor<T> pad_adjoint(const Tensor<T>& dy, const std::vector<std::int64_t>& befo
     for (int i = 0; i < dy.rank(); ++i) r[i] = {before[i], before[i] + from[i]};
     return slice(dy, r);
   }
-  Tensor<T> y =
-      detail::wrap<T>(detail::backend_of("padded", dy).pad_backward(dy.raw(), before, after, mode));
+  Tensor<T> y = detail::wrap<T>(detail::backend_of(Op::pad_backward, "padded", dy)
+                                    .pad_backward(dy.raw(), before, after, mode));
   if (detail::tracking(dy))
     detail::record(y, {&dy}, [before, after, mode](const AnyTensor& g, const AnyTensor&) {
       std::vector<std::pair<std::int64_t, std::int64_t>> w;

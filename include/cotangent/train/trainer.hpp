@@ -9,6 +9,7 @@
 #include "cotangent/data/datasets.hpp"
 #include "cotangent/nn/context.hpp"
 #include "cotangent/nn/losses.hpp"
+#include "cotangent/nn/move.hpp"
 #include "cotangent/optim/optimizers.hpp"
 #include "cotangent/train/report.hpp"
 
@@ -31,6 +32,10 @@ struct FitOptions {
   std::int64_t epochs = 12;  // epochs in total, counting those already done
   EpochProgress start;       // to continue a run where a checkpoint left it
   bool progress = true;
+  /// Reads the loss and accuracy sums from the model's device every N batches (and at each
+  /// epoch's end, checkpoint and stop): each read waits for the device, so a GPU or the lazy
+  /// device runs ahead between them. A non-finite loss is noticed at the next read.
+  std::int64_t log_every = 10;
   std::int64_t checkpoint_every = 0;  // call on_checkpoint every N batches (0: never)
   std::function<void(const EpochProgress&)> on_checkpoint;
   std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch
@@ -40,28 +45,67 @@ struct FitOptions {
   std::function<void(const EpochProgress&)> on_stop;
 };
 
-/// Test loss and accuracy of `model` over the dataset's validation batches, in inference mode.
+namespace detail {
+/// Loss and correct-guess sums kept on the model's device, added to the host's double sums only
+/// when read: one wait per read instead of three per step.
+class DeviceSums {
+ public:
+  explicit DeviceSums(Device device)
+      : loss_(zeros<float>({}, device)), correct_(zeros<std::int64_t>({}, device)) {}
+
+  void add(const Tensor<float>& logits, const Tensor<std::int32_t>& labels,
+           const Tensor<float>& loss_sum) {
+    loss_ = loss_ + loss_sum;
+    correct_ =
+        correct_ + sum(cast<std::int64_t>(equal(argmax(logits, 1), cast<std::int64_t>(labels))));
+    pending_ = true;
+  }
+  /// Adds what the device holds to the host sums (a sync point) and starts again from zero.
+  void read_into(double& loss_sum, std::int64_t& correct) {
+    if (!pending_) return;
+    loss_sum += double(loss_.scalar());
+    correct += correct_.scalar();
+    loss_ = zeros_like(loss_);
+    correct_ = zeros_like(correct_);
+    pending_ = false;
+  }
+
+ private:
+  Tensor<float> loss_;
+  Tensor<std::int64_t> correct_;
+  bool pending_ = false;
+};
+}  // namespace detail
+
+/// Test loss and accuracy of `model` over the dataset's validation batches, in inference mode,
+/// with one read from the model's device at the end.
 template <class Model>
 std::pair<double, double> evaluate(const Model& model, const data::ImageDataset& dataset) {
   LearningPhaseScope inference(LearningPhase::inference);
-  double loss_sum = 0;
-  std::int64_t correct = 0, seen = 0;
-  for (auto& [images, labels] : dataset.validation()) {
+  Device device = device_of(model);
+  detail::DeviceSums sums(device);
+  std::int64_t seen = 0;
+  for (auto& [host_images, host_labels] : dataset.validation()) {
+    auto images = to(host_images, device);
+    auto labels = to(host_labels, device);
     auto logits = model(images);
-    loss_sum += softmax_cross_entropy(logits, labels, Reduction::sum).scalar();
-    auto predicted = argmax(logits, 1).scalars();
-    auto truth = labels.scalars();
-    for (std::size_t i = 0; i < truth.size(); ++i) correct += predicted[i] == truth[i];
-    seen += std::int64_t(truth.size());
+    sums.add(logits, labels, softmax_cross_entropy(logits, labels, Reduction::sum));
+    seen += labels.shape(0);
   }
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  sums.read_into(loss_sum, correct);
   return {seen ? loss_sum / double(seen) : 0, seen ? double(correct) / double(seen) : 0};
 }
 
-/// Trains for options.epochs epochs; returns the metrics of each.
+/// Trains for options.epochs epochs on the model's device; returns the metrics of each.
 template <class Model, class Optimizer>
 std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::ImageDataset& dataset,
                               const FitOptions& options = {}) {
+  CT_CHECK_AS(ValueError, options.log_every >= 1, "fit: log_every must be at least 1, not {}",
+              options.log_every);
   std::vector<EpochMetrics> history;
+  Device device = device_of(model);
   std::int64_t first = options.start.epoch;
   for (auto& batches :
        dataset.training_epochs(std::max<std::int64_t>(options.epochs - first, 0), first)) {
@@ -71,18 +115,32 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
     EpochProgress p = resumed ? options.start : EpochProgress{m.epoch - 1};
     ProgressBar bar(m.epoch, options.epochs, batches.batch_count(), options.progress);
     auto start = std::chrono::steady_clock::now();
-    double& loss_sum = p.loss_sum;
-    std::int64_t &correct = p.correct, &seen = p.seen, &done = p.batch;
+    std::int64_t &seen = p.seen, &done = p.batch;
     std::int64_t seen_at_start = seen;
+    detail::DeviceSums sums(device);
+    // Reads the device's sums; a non-finite loss means the run diverged.
+    auto settle = [&] {
+      sums.read_into(p.loss_sum, p.correct);
+      if (!std::isfinite(p.loss_sum)) {
+        bar.finish();
+        throw Diverged(ct::detail::format(
+            "training diverged: the loss is {} by epoch {}, batch {} of {}; the model is no "
+            "longer usable (try a lower learning rate)",
+            p.loss_sum, m.epoch, done, batches.batch_count()));
+      }
+    };
     {
       LearningPhaseScope training(LearningPhase::training);
       for (auto it = batches.begin_at(done); it != batches.end(); ++it) {
         if (options.stop_requested && options.stop_requested()) {
+          settle();
           bar.finish();
           if (options.on_stop) options.on_stop(p);
           return history;
         }
-        auto& [images, labels] = *it;
+        auto& batch = *it;
+        auto images = to(batch.data, device);
+        auto labels = to(batch.label, device);
         Tensor<float> logits;
         auto loss = minimize(optimizer, model, [&](const Model& m) {
           auto out = m(images);
@@ -90,29 +148,23 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
           return softmax_cross_entropy(out, labels);
         });
         std::int64_t n = labels.shape(0);
-        double value = double(loss.scalar());
-        if (!std::isfinite(value)) {
-          bar.finish();
-          throw Diverged(detail::format(
-              "training diverged: the loss is {} at epoch {}, batch {} of {}; the model is no "
-              "longer usable (try a lower learning rate)",
-              value, m.epoch, done + 1, batches.batch_count()));
-        }
-        loss_sum += value * double(n);
-        auto predicted = argmax(logits, 1).scalars();
-        auto truth = labels.scalars();
-        for (std::int64_t i = 0; i < n; ++i) correct += predicted[i] == truth[i];
+        sums.add(logits, labels, loss * float(n));
         seen += n;
-        bar.update(++done, seen - seen_at_start, loss_sum / double(seen));
-        if (options.checkpoint_every > 0 && options.on_checkpoint &&
-            done % options.checkpoint_every == 0 && done < batches.batch_count())
-          options.on_checkpoint(p);
+        ++done;
+        bool checkpoint = options.checkpoint_every > 0 && options.on_checkpoint &&
+                          done % options.checkpoint_every == 0 && done < batches.batch_count();
+        if (done % options.log_every == 0 || checkpoint || done == batches.batch_count()) {
+          settle();
+          bar.update(done, seen - seen_at_start, p.loss_sum / double(seen));
+        }
+        if (checkpoint) options.on_checkpoint(p);
       }
     }
+    settle();
     bar.finish();
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    m.training_loss = seen ? loss_sum / double(seen) : 0;
-    m.training_accuracy = seen ? double(correct) / double(seen) : 0;
+    m.training_loss = seen ? p.loss_sum / double(seen) : 0;
+    m.training_accuracy = seen ? double(p.correct) / double(seen) : 0;
     m.images_per_second = m.seconds > 0 ? double(seen - seen_at_start) / m.seconds : 0;
     std::tie(m.test_loss, m.test_accuracy) = evaluate(model, dataset);
     history.push_back(m);

@@ -387,7 +387,7 @@ void pool_backward(PoolKind kind, const RawTensor& x, const RawTensor& dy, RawTe
 RawTensor pooled(PoolKind kind, const RawTensor& x, const Window2D& w,
                  const RawTensor* select_from) {
   Geometry g = geometry(x.shape, w);
-  RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, g.c}, x.dtype, x.device);
+  RawTensor out = empty({g.n, g.oh, g.ow, g.c}, x.dtype);
   if (out.count() == 0) return out;
   visit_floating(x.dtype, "pool2d",
                  [&](auto tag) { pool_forward<decltype(tag)>(kind, x, out, g, select_from); });
@@ -396,12 +396,14 @@ RawTensor pooled(PoolKind kind, const RawTensor& x, const Window2D& w,
 
 }  // namespace
 
-RawTensor CpuBackend::conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
-                             bool depthwise, const Epilogue& epilogue) {
+RawTensor CpuBackend::conv2d_activation(const RawTensor& input, const RawTensor& filter,
+                                        const Window2D& w, bool depthwise, const RawTensor* bias,
+                                        FusedActivation activation) {
+  Epilogue epilogue{bias, activation};
   RawTensor x = dense(input), f = dense(filter);
   Geometry g = geometry(x.shape, w);
   std::int64_t channels = depthwise ? g.c * f.shape[3] : f.shape[3];
-  RawTensor out = RawTensor::empty({g.n, g.oh, g.ow, channels}, x.dtype, x.device);
+  RawTensor out = empty({g.n, g.oh, g.ow, channels}, x.dtype);
   check_bias("conv2d", out, epilogue.bias);  // before any kernel reads it
   if (out.count() == 0) return out;
   if (x.dtype == DType::float32 && !depthwise && x.count() > 0) {
@@ -426,7 +428,7 @@ RawTensor CpuBackend::conv2d_backward_input(const RawTensor& dy_in, const RawTen
                                             bool depthwise) {
   RawTensor dy = dense(dy_in), f = dense(filter);
   Geometry g = geometry(input_shape, w);
-  RawTensor dx = RawTensor::empty(input_shape, dy.dtype, dy.device);
+  RawTensor dx = empty(input_shape, dy.dtype);
   if (dx.count() == 0) return dx;
   visit_floating(dy.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
@@ -447,7 +449,7 @@ RawTensor CpuBackend::conv2d_backward_filter(const RawTensor& input, const RawTe
                                              bool depthwise) {
   RawTensor x = dense(input), dy = dense(dy_in);
   Geometry g = geometry(x.shape, w);
-  RawTensor df = RawTensor::empty(filter_shape, x.dtype, x.device);
+  RawTensor df = empty(filter_shape, x.dtype);
   if (df.count() == 0) return df;
   visit_floating(x.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
@@ -471,7 +473,7 @@ RawTensor CpuBackend::pool2d_backward(PoolKind kind, const RawTensor& input, con
                                       const Window2D& w) {
   RawTensor x = dense(input), dy = dense(dy_in);
   Geometry g = geometry(x.shape, w);
-  RawTensor dx = RawTensor::empty(x.shape, x.dtype, x.device);
+  RawTensor dx = empty(x.shape, x.dtype);
   if (dx.count() == 0) return dx;
   visit_floating(x.dtype, "pool2d",
                  [&](auto tag) { pool_backward<decltype(tag)>(kind, x, dy, dx, g); });

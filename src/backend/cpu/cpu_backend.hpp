@@ -7,14 +7,34 @@
 #include <cstring>
 
 #include "cotangent/backend/backend.hpp"
+#include "cotangent/backend/cpu.hpp"
 
 namespace ct::cpu {
 
 /// Below this many elements a loop runs on one thread: starting a team costs more.
 constexpr std::int64_t kParallelGrain = 1 << 15;
 
+/// What a product adds to its result before writing it: activation(y + bias), the bias
+/// (optional) broadcast along the last dimension.
+struct Epilogue {
+  const RawTensor* bias = nullptr;
+  FusedActivation activation = FusedActivation::none;
+  bool empty() const { return !bias && activation == FusedActivation::none; }
+};
+
 class CpuBackend final : public Backend {
  public:
+  CpuBackend() : Backend(Device::cpu()) {}
+
+  std::shared_ptr<Storage> allocate(std::size_t nbytes) override;
+  void write(const RawTensor& dst, const void* host) override;
+  void read(const RawTensor& src, void* host) override;
+  void synchronize() override {}
+  bool supports(Op, DType) const override { return true; }
+  bool checks_data() const override { return true; }
+
+  RawTensor fill(const Shape& shape, DType dtype, double value) override;
+  RawTensor iota(const Shape& shape, int axis, DType dtype) override;
   RawTensor unary(UnaryOp op, const RawTensor& x) override;
   RawTensor binary(BinaryOp op, const RawTensor& a, const RawTensor& b,
                    const Shape& out_shape) override;
@@ -26,10 +46,10 @@ class CpuBackend final : public Backend {
   RawTensor contiguous(const RawTensor& x) override;
   RawTensor reduce(ReduceOp op, const RawTensor& x, std::span<const int> axes) override;
   RawTensor matmul(const RawTensor& a, const RawTensor& b, bool ta, bool tb) override;
-  void matmul_into(RawTensor& c, const RawTensor& a, const RawTensor& b, bool transpose_a,
-                   bool transpose_b, double alpha, double beta) override;
   RawTensor conv2d(const RawTensor& input, const RawTensor& filter, const Window2D& w,
-                   bool depthwise, const Epilogue& epilogue) override;
+                   bool depthwise) override {
+    return conv2d_activation(input, filter, w, depthwise, nullptr, FusedActivation::none);
+  }
   RawTensor conv2d_backward_input(const RawTensor& dy, const RawTensor& filter,
                                   const Shape& input_shape, const Window2D& w,
                                   bool depthwise) override;
@@ -49,14 +69,31 @@ class CpuBackend final : public Backend {
                 std::span<const std::int64_t> after, PadMode mode, double value) override;
   RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                          std::span<const std::int64_t> after, PadMode mode) override;
-  void apply_epilogue(RawTensor& y, const Epilogue& epilogue) override;
-  RawTensor epilogue_backward(RawTensor dy, const RawTensor& y, FusedActivation activation,
-                              RawTensor* bias_grad) override;
-  void axpby(RawTensor& y, double a, const RawTensor& x, double b) override;
-  RawTensor from_host(const void* data, const Shape& shape, DType dtype) override;
-  void to_host(const RawTensor& x, void* out) override;
-  RawTensor fill(const Shape& shape, DType dtype, double value) override;
+
+  // Fused entry points: one sweep over memory where the defaults would make several.
+  RawTensor update(RawTensor y, double a, const RawTensor& x, double b) override;
+  RawTensor matmul_update(RawTensor y, double a, const RawTensor& lhs, const RawTensor& rhs,
+                          bool transpose_lhs, bool transpose_rhs, double b) override;
+  RawTensor linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
+                   FusedActivation activation) override;
+  RawTensor conv2d_activation(const RawTensor& input, const RawTensor& filter, const Window2D& w,
+                              bool depthwise, const RawTensor* bias,
+                              FusedActivation activation) override;
+  RawTensor activation_backward(RawTensor dy, const RawTensor& y, FusedActivation activation,
+                                RawTensor* bias_grad) override;
+
+ private:
+  /// y = activation(y + bias) in place, on a contiguous tensor nothing else refers to.
+  void apply_epilogue(RawTensor& y, const Epilogue& epilogue);
+  /// c = alpha·op(a)·op(b) + beta·c in c's own buffer, for matrices; c is contiguous.
+  void matmul_into(RawTensor& c, const RawTensor& a, const RawTensor& b, bool transpose_a,
+                   bool transpose_b, double alpha, double beta);
 };
+
+/// Host memory, 64-byte aligned, from the block pool when large; MemoryError when exhausted.
+std::shared_ptr<Storage> allocate_host(std::size_t nbytes);
+/// A fresh contiguous host tensor with unspecified contents.
+RawTensor empty(const Shape& shape, DType dtype);
 
 /// A contiguous tensor with the same values (the tensor itself when already contiguous).
 RawTensor dense(const RawTensor& x);

@@ -130,11 +130,11 @@ void check_divisor(const char* op, const RawTensor& b) {
 
 RawTensor dense(const RawTensor& x) {
   if (x.is_contiguous()) return x;
-  return backend_for(x.device).contiguous(x);
+  return backend_for(Device::cpu()).contiguous(x);
 }
 
 RawTensor CpuBackend::unary(UnaryOp op, const RawTensor& x) {
-  RawTensor out = RawTensor::empty(x.shape, x.dtype, x.device);
+  RawTensor out = empty(x.shape, x.dtype);
   visit_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     switch (op) {
@@ -153,7 +153,7 @@ RawTensor CpuBackend::binary(BinaryOp op, const RawTensor& a, const RawTensor& b
                              const Shape& shape) {
   CT_CHECK_AS(DTypeError, a.dtype == b.dtype, "binary op: dtypes differ: {} and {}", a.dtype,
               b.dtype);
-  RawTensor out = RawTensor::empty(shape, a.dtype, a.device);
+  RawTensor out = empty(shape, a.dtype);
   visit_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
     switch (op) {
@@ -175,7 +175,7 @@ RawTensor CpuBackend::compare(CompareOp op, const RawTensor& a, const RawTensor&
                               const Shape& shape) {
   CT_CHECK_AS(DTypeError, a.dtype == b.dtype, "comparison: dtypes differ: {} and {}", a.dtype,
               b.dtype);
-  RawTensor out = RawTensor::empty(shape, DType::boolean, a.device);
+  RawTensor out = empty(shape, DType::boolean);
   visit_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
     switch (op) {
@@ -197,7 +197,7 @@ RawTensor CpuBackend::select(const RawTensor& c, const RawTensor& a, const RawTe
   CT_CHECK_AS(DTypeError, c.dtype == DType::boolean, "where: condition must be bool, got {}",
               c.dtype);
   CT_CHECK_AS(DTypeError, a.dtype == b.dtype, "where: dtypes differ: {} and {}", a.dtype, b.dtype);
-  RawTensor out = RawTensor::empty(shape, a.dtype, a.device);
+  RawTensor out = empty(shape, a.dtype);
   Shape sc = broadcast_strides(c, shape), sa = broadcast_strides(a, shape),
         sb = broadcast_strides(b, shape);
   visit_dtype(a.dtype, [&](auto tag) {
@@ -217,7 +217,7 @@ RawTensor CpuBackend::select(const RawTensor& c, const RawTensor& a, const RawTe
 }
 
 RawTensor CpuBackend::cast(const RawTensor& x, DType dtype) {
-  RawTensor out = RawTensor::empty(x.shape, dtype, x.device);
+  RawTensor out = empty(x.shape, dtype);
   visit_dtype(x.dtype, [&](auto from) {
     visit_dtype(dtype, [&](auto to) {
       using F = decltype(from);
@@ -241,7 +241,7 @@ RawTensor CpuBackend::cast(const RawTensor& x, DType dtype) {
 }
 
 RawTensor CpuBackend::contiguous(const RawTensor& x) {
-  RawTensor out = RawTensor::empty(x.shape, x.dtype, x.device);
+  RawTensor out = empty(x.shape, x.dtype);
   std::size_t size = dtype_size(x.dtype);
   const char* in = static_cast<const char*>(x.data());
   char* o = static_cast<char*>(out.data());
@@ -262,41 +262,63 @@ RawTensor CpuBackend::contiguous(const RawTensor& x) {
   return out;
 }
 
-void CpuBackend::axpby(RawTensor& y, double a, const RawTensor& x_in, double b) {
-  CT_CHECK(y.shape == x_in.shape && y.dtype == x_in.dtype && y.is_contiguous(),
-           "axpby: {} {} and {} {} do not match", y.shape, y.dtype, x_in.shape, x_in.dtype);
-  RawTensor x = dense(x_in);
+RawTensor CpuBackend::update(RawTensor y, double a, const RawTensor& x_in, double b) {
+  CT_CHECK(y.shape == x_in.shape && y.dtype == x_in.dtype, "update: {} {} and {} {} do not match",
+           y.shape, y.dtype, x_in.shape, x_in.dtype);
+  // In place when nothing else sees y's buffer (value semantics), else into a fresh one.
+  RawTensor out = y.owns_whole_storage() ? y : empty(y.shape, y.dtype);
+  RawTensor x = dense(x_in), from = dense(y);
   visit_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T>) {
-      T* py = y.data_as<T>();
+      T* po = out.data_as<T>();
+      const T* py = from.data_as<T>();
       const T* px = x.data_as<T>();
       T ta = T(a), tb = T(b);
       parallel_for(y.count(), kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
 #pragma omp simd
-        for (std::int64_t i = begin; i < end; ++i) py[i] = ta * py[i] + tb * px[i];
+        for (std::int64_t i = begin; i < end; ++i) po[i] = ta * py[i] + tb * px[i];
       });
     } else {
-      throw DTypeError(detail::format("axpby: unsupported dtype {}", y.dtype));
+      throw DTypeError(detail::format("update: unsupported dtype {}", y.dtype));
     }
   });
-}
-
-RawTensor CpuBackend::from_host(const void* data, const Shape& shape, DType dtype) {
-  RawTensor out = RawTensor::empty(shape, dtype, Device::cpu());
-  std::size_t bytes = std::size_t(shape.count()) * dtype_size(dtype);
-  if (bytes) std::memcpy(out.data(), data, bytes);
   return out;
 }
 
-void CpuBackend::to_host(const RawTensor& x, void* out) {
-  RawTensor d = dense(x);
+std::shared_ptr<Storage> CpuBackend::allocate(std::size_t nbytes) { return allocate_host(nbytes); }
+
+void CpuBackend::write(const RawTensor& dst, const void* host) {
+  CT_CHECK(dst.is_contiguous(), "write: the destination must be contiguous");
+  std::size_t bytes = std::size_t(dst.count()) * dtype_size(dst.dtype);
+  if (bytes) std::memcpy(dst.data(), host, bytes);
+}
+
+void CpuBackend::read(const RawTensor& src, void* host) {
+  RawTensor d = dense(src);
   std::size_t bytes = std::size_t(d.count()) * dtype_size(d.dtype);
-  if (bytes) std::memcpy(out, d.data(), bytes);
+  if (bytes) std::memcpy(host, d.data(), bytes);
+}
+
+RawTensor CpuBackend::iota(const Shape& shape, int axis, DType dtype) {
+  CT_CHECK_AS(DTypeError, dtype != DType::boolean, "iota: unsupported dtype {}", dtype);
+  CT_CHECK_AS(IndexError, axis >= 0 && axis < shape.rank(), "iota: axis {} out of range for {}",
+              axis, shape);
+  RawTensor out = empty(shape, dtype);
+  std::int64_t size = shape[axis], inner = 1;
+  for (int i = axis + 1; i < shape.rank(); ++i) inner *= shape[i];
+  visit_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data_as<T>();
+    parallel_for(out.count(), kParallelGrain, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t i = b; i < e; ++i) p[i] = T((i / inner) % size);
+    });
+  });
+  return out;
 }
 
 RawTensor CpuBackend::fill(const Shape& shape, DType dtype, double value) {
-  RawTensor out = RawTensor::empty(shape, dtype, Device::cpu());
+  RawTensor out = empty(shape, dtype);
   visit_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     T v = std::is_same_v<T, bool> ? T(value != 0) : static_cast<T>(value);

@@ -47,21 +47,29 @@ void CpuBackend::apply_epilogue(RawTensor& y, const Epilogue& e) {
   });
 }
 
-RawTensor CpuBackend::epilogue_backward(RawTensor dy_in, const RawTensor& y_in,
-                                        FusedActivation activation, RawTensor* bias_grad) {
+RawTensor CpuBackend::linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
+                             FusedActivation activation) {
+  RawTensor y = matmul(x, w, false, false);
+  apply_epilogue(y, {bias, activation});
+  return y;
+}
+
+RawTensor CpuBackend::activation_backward(RawTensor dy_in, const RawTensor& y_in,
+                                          FusedActivation activation, RawTensor* bias_grad) {
   bool relu = activation == FusedActivation::relu;
   CT_CHECK(!relu || y_in.shape == dy_in.shape,
-           "epilogue_backward: gradient {} and result {} differ in shape", dy_in.shape, y_in.shape);
-  check_bias("epilogue_backward", dy_in, nullptr);
-  bool reusable = dy_in.storage.use_count() == 1 && dy_in.is_contiguous();
+           "activation_backward: gradient {} and result {} differ in shape", dy_in.shape,
+           y_in.shape);
+  check_bias("activation_backward", dy_in, nullptr);
+  bool reusable = dy_in.owns_whole_storage();
   RawTensor dy = dense(std::move(dy_in));
   if (!relu && !bias_grad) return dy;
   RawTensor y = relu ? dense(y_in) : RawTensor();
   // Masking in place saves a buffer and the memory traffic of filling a fresh one.
-  RawTensor g = relu && !reusable ? RawTensor::empty(dy.shape, dy.dtype, dy.device) : dy;
+  RawTensor g = relu && !reusable ? empty(dy.shape, dy.dtype) : dy;
   std::int64_t channels = dy.shape[dy.rank() - 1];
-  if (bias_grad) *bias_grad = RawTensor::empty(Shape{channels}, dy.dtype, dy.device);
-  visit_floating(dy.dtype, "epilogue_backward", [&](auto tag) {
+  if (bias_grad) *bias_grad = empty(Shape{channels}, dy.dtype);
+  visit_floating(dy.dtype, "activation_backward", [&](auto tag) {
     using T = decltype(tag);
     std::int64_t rows = channels ? dy.count() / channels : 0;
     const T* pdy = dy.data_as<T>();

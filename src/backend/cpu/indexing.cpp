@@ -44,7 +44,7 @@ RawTensor CpuBackend::gather(const RawTensor& x_in, const RawTensor& indices, in
   RawTensor x = dense(x_in);
   Split3 s(x.shape, axis);
   auto idx = read_indices(indices, s.axis, "gather");
-  RawTensor out = RawTensor::empty(gathered_shape(x.shape, indices.shape, axis), x.dtype, x.device);
+  RawTensor out = empty(gathered_shape(x.shape, indices.shape, axis), x.dtype);
   std::size_t size = dtype_size(x.dtype), row = std::size_t(s.inner) * size;
   const char* px = static_cast<const char*>(x.data());
   char* po = static_cast<char*>(out.data());
@@ -98,7 +98,7 @@ RawTensor CpuBackend::concatenate(std::span<const RawTensor> parts, int axis) {
                 parts[0].dtype, p.dtype);
     shape[axis] += p.shape[axis];
   }
-  RawTensor out = RawTensor::empty(shape, parts[0].dtype, parts[0].device);
+  RawTensor out = empty(shape, parts[0].dtype);
   Split3 s(shape, axis);
   std::size_t size = dtype_size(out.dtype);
   char* po = static_cast<char*>(out.data());
@@ -158,7 +158,7 @@ RawTensor CpuBackend::pad(const RawTensor& x_in, std::span<const std::int64_t> b
   RawTensor x = dense(x_in);
   Shape shape = x.shape;
   for (int i = 0; i < shape.rank(); ++i) shape[i] += before[i] + after[i];
-  RawTensor out = RawTensor::empty(shape, x.dtype, x.device);
+  RawTensor out = empty(shape, x.dtype);
   visit_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data_as<T>();

@@ -56,7 +56,7 @@ RawTensor CpuBackend::matmul(const RawTensor& a_in, const RawTensor& b_in, bool 
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(n);
-  RawTensor out = RawTensor::empty(out_shape, a.dtype, a.device);
+  RawTensor out = empty(out_shape, a.dtype);
   std::int64_t batches = batch.count();
   if (out.count() == 0) return out;
 
@@ -104,10 +104,20 @@ RawTensor CpuBackend::matmul(const RawTensor& a_in, const RawTensor& b_in, bool 
   return out;
 }
 
+RawTensor CpuBackend::matmul_update(RawTensor y, double a, const RawTensor& lhs,
+                                    const RawTensor& rhs, bool transpose_lhs, bool transpose_rhs,
+                                    double b) {
+  CT_CHECK(y.rank() == 2, "matmul_update: {} += {} · {} needs matrices", y.shape, lhs.shape,
+           rhs.shape);
+  // In place when nothing else sees y's buffer (value semantics), else into a copy.
+  RawTensor out = y.owns_whole_storage() ? y : contiguous(y);
+  matmul_into(out, lhs, rhs, transpose_lhs, transpose_rhs, b, a);
+  return out;
+}
+
 void CpuBackend::matmul_into(RawTensor& c, const RawTensor& a_in, const RawTensor& b_in, bool ta,
                              bool tb, double alpha, double beta) {
-  CT_CHECK_AS(DTypeError,
-              a_in.dtype == c.dtype && b_in.dtype == c.dtype && is_floating(c.dtype),
+  CT_CHECK_AS(DTypeError, a_in.dtype == c.dtype && b_in.dtype == c.dtype && is_floating(c.dtype),
               "matmul_into: dtypes {}, {} into {}", a_in.dtype, b_in.dtype, c.dtype);
   CT_CHECK(a_in.rank() == 2 && b_in.rank() == 2 && c.rank() == 2 && c.is_contiguous(),
            "matmul_into: operands {} and {} into {} are not all matrices (the result contiguous)",

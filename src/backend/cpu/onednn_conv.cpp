@@ -1,5 +1,8 @@
 #include "onednn_conv.hpp"
 
+#include "cotangent/backend/cpu.hpp"
+#include "cpu_backend.hpp"
+
 #include <dnnl.hpp>
 
 #include <array>
@@ -129,7 +132,7 @@ struct ActivationLayout {
  private:
   RawTensor temporary() const {
     auto floats = std::int64_t((wanted.get_size() + sizeof(float) - 1) / sizeof(float));
-    return RawTensor::empty(Shape{floats}, DType::float32, Device::cpu());
+    return empty(Shape{floats}, DType::float32);
   }
 };
 

@@ -108,7 +108,7 @@ RawTensor CpuBackend::reduce(ReduceOp op, const RawTensor& x_in, std::span<const
   CT_CHECK_AS(DTypeError, is_logic == (x_in.dtype == DType::boolean),
               "reduce: {} does not take dtype {}", is_logic ? "any/all" : "this reduction",
               x_in.dtype);
-  RawTensor out = RawTensor::empty(kept, is_arg ? DType::int64 : x_in.dtype, x_in.device);
+  RawTensor out = empty(kept, is_arg ? DType::int64 : x_in.dtype);
   if (out.count() == 0) return out;
 
   // Bring the reduced axes together: adjacent axes need no copy.

@@ -1,0 +1,75 @@
+#pragma once
+// Counter-based random numbers (Philox4x32-10, Salmon et al., SC'11): value i of a draw depends
+// only on {seed, counter + i/k}, so every backend draws the same bits in any order, and
+// advancing a generator reads nothing from a device.
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+namespace ct {
+
+/// Where a draw starts: the key and the first 64-bit counter it owns.
+struct Philox {
+  std::uint64_t seed = 0;
+  std::uint64_t counter = 0;
+};
+
+enum class Distribution : std::uint8_t { uniform, normal };
+
+namespace philox {
+
+/// One Philox4x32-10 block: the 128-bit counter `c` encrypted under the 64-bit key `k`.
+inline std::array<std::uint32_t, 4> block(std::array<std::uint32_t, 4> c,
+                                          std::array<std::uint32_t, 2> k) {
+  constexpr std::uint32_t kMul0 = 0xD2511F53, kMul1 = 0xCD9E8D57;
+  constexpr std::uint32_t kWeyl0 = 0x9E3779B9, kWeyl1 = 0xBB67AE85;
+  for (int round = 0; round < 10; ++round) {
+    std::uint64_t p0 = std::uint64_t(kMul0) * c[0], p1 = std::uint64_t(kMul1) * c[2];
+    c = {std::uint32_t(p1 >> 32) ^ c[1] ^ k[0], std::uint32_t(p1),
+         std::uint32_t(p0 >> 32) ^ c[3] ^ k[1], std::uint32_t(p0)};
+    k[0] += kWeyl0, k[1] += kWeyl1;
+  }
+  return c;
+}
+
+/// The words at 64-bit `counter` of `stream` under `seed`.
+inline std::array<std::uint32_t, 4> block(std::uint64_t seed, std::uint64_t counter,
+                                          std::uint32_t stream = 0) {
+  return block({std::uint32_t(counter), std::uint32_t(counter >> 32), stream, 0},
+               {std::uint32_t(seed), std::uint32_t(seed >> 32)});
+}
+
+/// Counters a draw of n values of `dtype_bytes`-byte scalars from `distribution` reserves.
+inline std::uint64_t counters_for(Distribution distribution, std::uint64_t n, bool is_double) {
+  std::uint64_t per = distribution == Distribution::normal || is_double ? 2 : 4;
+  return (n + per - 1) / per;
+}
+
+/// Uniform in [0, 1): 24 random bits for float, 53 for double.
+inline float uniform_float(std::uint32_t word) { return float(word >> 8) * 0x1.0p-24f; }
+inline double uniform_double(std::uint32_t hi, std::uint32_t lo) {
+  return double(((std::uint64_t(hi) << 32) | lo) >> 11) * 0x1.0p-53;
+}
+
+/// Value i of a draw at `at` (computed in double; a float draw rounds it).
+template <class T>
+T value(Distribution distribution, Philox at, std::uint64_t i) {
+  constexpr double kTwoPi = 6.283185307179586476925286766559;
+  if (distribution == Distribution::uniform) {
+    if constexpr (sizeof(T) == 4) {
+      return T(uniform_float(block(at.seed, at.counter + i / 4)[i % 4]));
+    } else {
+      auto w = block(at.seed, at.counter + i / 2);
+      return T(uniform_double(w[2 * (i % 2)], w[2 * (i % 2) + 1]));
+    }
+  }
+  // Box-Muller on two uniforms of one counter's half; 1 - u keeps the logarithm finite.
+  auto w = block(at.seed, at.counter + i / 2);
+  double u1 = 1.0 - uniform_double(w[2 * (i % 2)], w[2 * (i % 2) + 1]);
+  auto v = block(at.seed, at.counter + i / 2, 1);
+  double u2 = uniform_double(v[2 * (i % 2)], v[2 * (i % 2) + 1]);
+  return T(std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2));
+}
+
+}  // namespace philox
+}  // namespace ct
