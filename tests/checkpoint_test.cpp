@@ -85,7 +85,7 @@ TEST(Checkpoint, RoundTripWithNamesOptimizerAndMetadata) {
   EXPECT_EQ(state.epoch, 3);
   EXPECT_EQ(state.batch, 7);
   EXPECT_EQ(state.seed, 42u);
-  EXPECT_EQ(state.extra["library"], "cotangent 0.1.0");
+  EXPECT_EQ(state.extra["library"], "cotangent 0.2.0");
   fs::remove_all(dir);
 }
 
@@ -329,4 +329,32 @@ TEST(Checkpoint, AFlippedBitInTheDataIsAChecksumError) {
   for (auto& entry : fs::directory_iterator(corpus))
     EXPECT_NO_THROW(io::load_safetensors(entry.path())) << entry.path();
   fs::remove_all(dir);
+}
+
+TEST(Checkpoint, VersionZeroOneCheckpointsStillLoadAndTrain) {
+  // Written by cotangent 0.1.0's `cotangent train --model lenet --epochs 1 --limit 256
+  // --batch-size 64 --checkpoint-every 2`, whose generators were xoshiro256**: their states now
+  // seed a Philox stream, and the epochs' shuffles are unchanged.
+  models::LeNet model;
+  SGD optimizer(model, {.learning_rate = 0.1f});
+  auto state = io::load_checkpoint(
+      fs::path(COTANGENT_TEST_SUPPORT) / "checkpoint-0.1.0-lenet.safetensors", model, &optimizer);
+  EXPECT_EQ(state.extra["library"], "cotangent 0.1.0");
+  EXPECT_EQ(state.epoch, 1);
+  EXPECT_EQ(optimizer.step(), 4);
+  EXPECT_NE(default_generator().state().seed, 0u);
+  EXPECT_EQ(io::detail::split_state("philox 7 9"), (Generator::State{7, 9}));
+  expect_error<IOError>([] { (void)io::detail::split_state("1 2 3"); },
+                        {"bad generator state", "0.1.0"});
+  data::DatasetOptions options;
+  options.training_limit = 256;
+  options.test_limit = 256;
+  options.download = false;
+  auto dataset = MNIST(64, options);
+  auto history = train::fit(model, optimizer, dataset,
+                            {.epochs = 2, .start = {state.epoch, state.batch}, .progress = false});
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].epoch, 2);
+  EXPECT_TRUE(std::isfinite(history[0].training_loss));
+  EXPECT_EQ(optimizer.step(), 8);
 }

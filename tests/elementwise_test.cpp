@@ -12,6 +12,7 @@ double softplus_ref(double x) { return std::log1p(std::exp(x)); }
 }  // namespace
 
 // One row per op: the op, its float64 reference, the input range where it is smooth.
+namespace ct::testing {
 const std::vector<UnaryCase> kUnary = {
     {"negate", [](auto& x) { return -x; }, [](double x) { return -x; }},
     {"abs", [](auto& x) { return abs(x); }, [](double x) { return std::abs(x); }, 0.2, 3},
@@ -65,11 +66,10 @@ const std::vector<UnaryCase> kUnary = {
      [](double x) { return std::clamp(x, -1.0, 1.0); }, -0.9, 0.9},
     {"pow_scalar", [](auto& x) { return pow(x, 2.5); }, [](double x) { return std::pow(x, 2.5); },
      0.2, 3},
+    {"step", [](auto& x) { return step(x); }, [](double x) { return double(x > 0); }, -3, 3, false},
+    {"truncate", [](auto& x) { return truncate(x); }, [](double x) { return std::trunc(x); }, -3, 3,
+     false},
 };
-
-TEST(Elementwise, UnaryTable) {
-  for (auto& c : kUnary) check_unary(c);
-}
 
 const std::vector<BinaryCase> kBinary = {
     {"add", [](auto& a, auto& b) { return a + b; }, [](double a, double b) { return a + b; }},
@@ -86,10 +86,17 @@ const std::vector<BinaryCase> kBinary = {
     {"maximum", [](auto& a, auto& b) { return maximum(a, b); },
      [](double a, double b) { return std::max(a, b); }},
 };
+}  // namespace ct::testing
 
-TEST(Elementwise, BinaryTable) {
-  for (auto& c : kBinary) check_binary(c);
+// Every row on every device: the CPU, the reference device and DefaultsOnly.
+class ElementwiseTable : public ::testing::TestWithParam<Device> {};
+TEST_P(ElementwiseTable, Unary) {
+  for (auto& c : kUnary) check_unary(c, GetParam());
 }
+TEST_P(ElementwiseTable, Binary) {
+  for (auto& c : kBinary) check_binary(c, GetParam());
+}
+INSTANTIATE_TEST_SUITE_P(Devices, ElementwiseTable, ::testing::ValuesIn(devices()), device_name);
 
 TEST(Elementwise, FloatMatchesDouble) {
   auto xd = sample({100}, -3, 3);

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <functional>
 
+#include "devices.hpp"
+
 namespace ct::testing {
 
 inline Tensor<double> sample(const Shape& shape, double low, double high, std::uint64_t seed = 1) {
@@ -31,11 +33,13 @@ struct UnaryCase {
   bool second_order = true;
 };
 
-inline void check_unary(const UnaryCase& c) {
+/// Checks a row on `device`: float64 inputs made on the host and moved there, values against
+/// the float64 host reference, gradients checked on the device.
+inline void check_unary(const UnaryCase& c, Device device = Device::cpu()) {
   SCOPED_TRACE(c.name);
   for (Shape shape : {Shape{}, Shape{7}, Shape{3, 4}, Shape{0, 3}, Shape{2, 3, 4}}) {
     for (bool transposed : {false, true}) {
-      Tensor<double> x = sample(shape, c.low, c.high);
+      Tensor<double> x = to(sample(shape, c.low, c.high), device);
       if (transposed) x = strided(x);
       auto got = c.op(x).scalars();
       auto in = x.scalars();
@@ -47,12 +51,12 @@ inline void check_unary(const UnaryCase& c) {
   }
   if (!c.differentiable) return;
   for (Shape shape : {Shape{}, Shape{5}, Shape{2, 3}}) {
-    auto check = check_gradients(c.op, sample(shape, c.low, c.high, 3));
+    auto check = check_gradients(c.op, to(sample(shape, c.low, c.high, 3), device));
     EXPECT_TRUE(check.ok) << check.message;
   }
   if (c.second_order) {
     auto check = check_second_order([&](const Tensor<double>& x) { return sum(c.op(x)); },
-                                    sample({4}, c.low, c.high, 5));
+                                    to(sample({4}, c.low, c.high, 5), device));
     EXPECT_TRUE(check.ok) << "second order: " << check.message;
   }
 }
@@ -65,12 +69,13 @@ struct BinaryCase {
   double low_b = -3, high_b = 3;
 };
 
-inline void check_binary(const BinaryCase& c) {
+inline void check_binary(const BinaryCase& c, Device device = Device::cpu()) {
   SCOPED_TRACE(c.name);
   std::vector<std::pair<Shape, Shape>> shapes{{{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 1}, {1, 4}},
                                               {{}, {2, 2}},     {{2, 2}, {}},  {{0, 4}, {4}}};
   for (auto& [sa, sb] : shapes) {
-    Tensor<double> a = sample(sa, c.low, c.high, 1), b = sample(sb, c.low_b, c.high_b, 2);
+    Tensor<double> a = to(sample(sa, c.low, c.high, 1), device),
+                   b = to(sample(sb, c.low_b, c.high_b, 2), device);
     Tensor<double> y = c.op(a, b);
     Shape out = broadcast_shapes(sa, sb, "test");
     ASSERT_EQ(y.shape(), out);
@@ -84,9 +89,13 @@ inline void check_binary(const BinaryCase& c) {
   }
   auto second =
       check_second_order([&](const Tensor<double>& x) { return sum(c.op(x, x * 0.5 + 1.0)); },
-                         sample({3}, c.low, c.high, 9));
+                         to(sample({3}, c.low, c.high, 9), device));
   EXPECT_TRUE(second.ok) << "second order: " << second.message;
 }
+
+// The elementwise tables (elementwise_test.cpp), walked by the op-coverage test too.
+extern const std::vector<UnaryCase> kUnary;
+extern const std::vector<BinaryCase> kBinary;
 
 /// An empty folder of its own for one test: TMPDIR/cotangent-NAME-PID.
 inline std::filesystem::path scratch_directory(const std::string& name) {

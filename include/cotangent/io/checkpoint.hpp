@@ -26,7 +26,7 @@ struct LoadOptions {
   bool partial = false;
 };
 
-inline constexpr const char* kLibraryVersion = "cotangent 0.1.0";
+inline constexpr const char* kLibraryVersion = "cotangent 0.2.0";
 
 namespace detail {
 inline std::string join_state(const Generator::State& s) {

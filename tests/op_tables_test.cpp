@@ -1,0 +1,394 @@
+// The device axis of the op tests: every primitive of the Op table runs on every registered
+// device against the float64 CPU result, with its gradients checked on that device; a test
+// fails on an Op that no row reaches. Then the seam's own promises: the CPU fallback and strict
+// mode, stray CPU tensors, identical random bits, and a CNN step with no host reads.
+#include <cstdlib>
+#include <set>
+
+#include <cotangent/models/classifiers.hpp>
+
+#include "op_check.hpp"
+
+using namespace ct;
+using namespace ct::testing;
+
+namespace {
+
+using Inputs = std::vector<Tensor<double>>;
+
+/// A row: inputs of these shapes, sampled in [low, high] on the host and moved to the device,
+/// and the op, told the device for any tensor it makes itself.
+struct OpCase {
+  std::string name;
+  std::vector<Shape> shapes;
+  std::function<Tensor<double>(const Inputs&, Device)> op;
+  double low = -2, high = 2;
+  bool differentiable = true;
+  bool second_order = false;
+};
+
+Tensor<std::int64_t> indices(std::vector<std::int64_t> values, Device d) {
+  auto n = std::int64_t(values.size());
+  return Tensor<std::int64_t>(values, {n}, d);
+}
+
+const std::vector<OpCase> kOps = {
+    {"scalar constants", {{3, 4}}, [](auto& x, Device) { return x[0] * 2.0 + 1.0 - x[0] / 4.0; }},
+    {"arange, linspace, eye",
+     {},
+     [](auto&, Device d) {
+       return concatenate<double>({arange<double>(0, 5, 0.5, d), linspace<double>(-1, 2, 7, d),
+                                   reshape(eye<double>(3, 4, d), {12}),
+                                   cast<double>(iota<std::int32_t>({2, 3}, 1, d)).flattened()});
+     },
+     -2,
+     2,
+     false},
+    {"random draws",
+     {},
+     [](auto&, Device d) {
+       Generator a(11), b(12), c(13);
+       return concatenate<double>({random_uniform<double>({50}, -1, 2, a, d),
+                                   random_normal<double>({51}, 0, 1, b, d),
+                                   cast<double>(random_uniform<float>({33}, 0, 1, c, d))});
+     },
+     -2,
+     2,
+     false},
+    {"where", {{3, 4}, {4}}, [](auto& x, Device) { return where(x[0] > x[1], x[0], x[1] * 3.0); }},
+    {"casts",
+     {{3, 4}},
+     [](auto& x, Device) {
+       return cast<double>(cast<float>(x[0])) + cast<double>(cast<std::int32_t>(x[0] * 3.0));
+     },
+     -2,
+     2,
+     false},
+    {"cast float",
+     {{5}},
+     [](auto& x, Device) { return cast<double>(cast<float>(x[0]) * 2.0f); },
+     -2,
+     2,
+     false},  // float rounding is far above a float64 finite difference
+    {"contiguous", {{3, 4}}, [](auto& x, Device) { return contiguous(transpose(x[0])) * 1.5; }},
+    {"comparisons and logic",
+     {{3, 4}, {3, 4}},
+     [](auto& x, Device) {
+       auto a = round(x[0]), b = round(x[1]);
+       auto t = [](const Tensor<bool>& c) { return cast<double>(c); };
+       return t(equal(a, b)) + 2.0 * t(not_equal(a, b)) + 4.0 * t(a < b) + 8.0 * t(a <= b) +
+              16.0 * t(a > b) + 32.0 * t(a >= b) + 64.0 * t(logical_and(a > 0.0, b > 0.0)) +
+              128.0 * t(logical_or(a > 0.0, b > 0.0)) + 256.0 * t(!(a > 0.0));
+     },
+     -2,
+     2,
+     false},
+    {"sum and mean", {{3, 4}}, [](auto& x, Device) { return sum(x[0], {1}) + mean(x[0], {1}); }},
+    {"product", {{3, 4}}, [](auto& x, Device) { return product(x[0], {0}); }, 0.5, 1.5},
+    {"max and min", {{3, 5}}, [](auto& x, Device) { return max(x[0], {1}) - min(x[0], {1}); }},
+    {"any, all, argmax, argmin",
+     {{4, 5}},
+     [](auto& x, Device) {
+       return cast<double>(any(x[0] > 1.5, {1})) + 2.0 * cast<double>(all(x[0] > -1.5, {1})) +
+              4.0 * cast<double>(argmax(x[0], 1)) + 32.0 * cast<double>(argmin(x[0], 1));
+     },
+     -2,
+     2,
+     false},
+    {"matmul", {{3, 4}, {4, 5}}, [](auto& x, Device) { return matmul(x[0], x[1]); }},
+    {"matmul transposed, batched",
+     {{2, 4, 3}, {5, 4}},
+     [](auto& x, Device) { return matmul(x[0], x[1], true, true); }},
+    {"conv2d",
+     {{2, 5, 5, 3}, {3, 3, 3, 4}},
+     [](auto& x, Device) {
+       return conv2d(x[0], x[1], {1, 1}, Padding::same);
+     },
+     -1,
+     1,
+     true,
+     true},
+    {"conv2d strided",
+     {{1, 6, 6, 2}, {2, 2, 2, 3}},
+     [](auto& x, Device) {
+       return conv2d(x[0], x[1], {2, 2});
+     },
+     -1,
+     1},
+    {"depthwise conv2d",
+     {{1, 5, 5, 2}, {3, 3, 2, 2}},
+     [](auto& x, Device) { return depthwise_conv2d(x[0], x[1]); },
+     -1,
+     1},
+    {"max_pool2d",
+     {{2, 4, 4, 3}},
+     [](auto& x, Device) {
+       return max_pool2d(x[0], {2, 2}, {2, 2});
+     },
+     -2,
+     2,
+     true,
+     true},
+    {"avg_pool2d",
+     {{2, 4, 6, 3}},
+     [](auto& x, Device) {
+       return avg_pool2d(x[0], {2, 3}, {2, 3});
+     },
+     -2,
+     2,
+     true,
+     true},
+    {"gather and scatter_add",
+     {{4, 3}},
+     [](auto& x, Device d) {
+       return gather(x[0], indices({2, 0, 1, 2, 3}, d), 0);
+     }},
+    {"concatenate",
+     {{2, 3}, {4, 3}},
+     [](auto& x, Device) {
+       return concatenate<double>({x[0], x[1] * 2.0}, 0);
+     }},
+    {"pad",
+     {{3, 4}},
+     [](auto& x, Device) {
+       return pad(x[0], {{1, 2}, {0, 1}}) + padded(x[0], {{1, 2}, {0, 1}}, PadMode::reflect);
+     }},
+    {"update",
+     {{3, 4}, {3, 4}},
+     [](auto& x, Device) {
+       Tensor<double> y = x[0] * 1.0;
+       update(y, 0.5, x[1], 2.0);
+       return y;
+     },
+     -2,
+     2,
+     false},
+    {"update_with_product",
+     {{3, 4}, {5, 3}, {5, 4}},
+     [](auto& x, Device) {
+       Tensor<double> y = x[0] * 1.0;
+       update_with_product(y, 0.5, x[1], x[2], true, false, -2.0);
+       return y;
+     },
+     -2,
+     2,
+     false},
+    {"Dense (linear)",
+     {{6, 4}, {4, 3}, {3}},
+     [](auto& x, Device) { return Dense<double>(x[1], x[2], relu<double>)(x[0]); }},
+    {"Dense, other activation",
+     {{6, 4}, {4, 3}, {3}},
+     [](auto& x, Device) { return Dense<double>(x[1], x[2], tanh<double>)(x[0]); }},
+    {"Conv2D (conv2d_activation)",
+     {{2, 5, 5, 2}, {3, 3, 2, 3}, {3}},
+     [](auto& x, Device) { return Conv2D<double>(x[1], x[2], relu<double>)(x[0]); },
+     -1,
+     1},
+    {"softmax_cross_entropy",
+     {{5, 4}},
+     [](auto& x, Device d) {
+       return softmax_cross_entropy(x[0], Tensor<std::int32_t>({0, 3, 1, 1, 2}, {5}, d));
+     }},
+    {"one_hot",
+     {},
+     [](auto&, Device d) {
+       return one_hot<double>(Tensor<std::int64_t>({2, 0, 3}, {3}, d), 4, 5.0, -1.0);
+     },
+     -2,
+     2,
+     false},
+    {"sigmoid_cross_entropy, mean_squared_error",
+     {{4, 3}, {4, 3}},
+     [](auto& x, Device) {
+       return sigmoid_cross_entropy(x[0], sigmoid(x[1])) + mean_squared_error(x[0], x[1]);
+     }},
+    {"softmax", {{3, 5}}, [](auto& x, Device) { return softmax(x[0]) + log_softmax(x[0]); }},
+    {"Dropout",
+     {{4, 6}},
+     [](auto& x, Device) {
+       LearningPhaseScope training(LearningPhase::training);
+       Context::local().random.reseed(5);
+       return Dropout<double>(0.5)(x[0]);
+     },
+     -2,
+     2,
+     false},
+};
+
+GradientCheck check_all(const OpCase& c, const Inputs& in, Device d) {
+  auto f = [&](auto&&... xs) { return c.op(Inputs{xs...}, d); };
+  switch (in.size()) {
+    case 1:
+      return check_gradients(f, in[0]);
+    case 2:
+      return check_gradients(f, in[0], in[1]);
+    default:
+      return check_gradients(f, in[0], in[1], in[2]);
+  }
+}
+
+void check_case(const OpCase& c, Device device) {
+  SCOPED_TRACE(c.name);
+  Inputs host, moved;
+  for (std::size_t i = 0; i < c.shapes.size(); ++i) {
+    host.push_back(sample(c.shapes[i], c.low, c.high, 10 + i));
+    moved.push_back(to(host.back(), device));
+  }
+  auto expected = c.op(host, Device::cpu()).scalars();
+  Tensor<double> y = c.op(moved, device);
+  ASSERT_EQ(y.device(), device) << "the result left the device";
+  auto got = y.scalars();
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], expected[i], 1e-9 * (1 + std::abs(expected[i]))) << "at " << i;
+  if (!c.differentiable || moved.empty()) return;
+  auto check = check_all(c, moved, device);
+  EXPECT_TRUE(check.ok) << check.message;
+  if (c.second_order) {
+    auto second = check_second_order(
+        [&](const Tensor<double>& x) {
+          Inputs in = moved;
+          in[0] = x;
+          return sum(square(c.op(in, device)));
+        },
+        moved[0]);
+    EXPECT_TRUE(second.ok) << "second order: " << second.message;
+  }
+}
+
+}  // namespace
+
+class OpTable : public ::testing::TestWithParam<Device> {};
+TEST_P(OpTable, EveryRow) {
+  for (auto& c : kOps) check_case(c, GetParam());
+}
+INSTANTIATE_TEST_SUITE_P(Devices, OpTable, ::testing::ValuesIn(devices()), device_name);
+
+TEST(OpTable, EveryOpHasATestRowThatReachesIt) {
+  // Each row of every table, run on the reference device, records the ops it dispatched there.
+  ReferenceBackend& ref = reference_backend();
+  std::set<int> reached;
+  auto collect = [&] {
+    for (int op = 0; op < kOpCount; ++op)
+      if (ref.dispatched(Op(op)) > 0) reached.insert(op);
+  };
+  ref.reset_counts();
+  for (auto& c : kUnary) check_unary(c, reference_device());
+  for (auto& c : kBinary) check_binary(c, reference_device());
+  for (auto& c : kOps) check_case(c, reference_device());
+  collect();
+  std::vector<std::string> missing;
+  for (int op = 0; op < kOpCount; ++op)
+    if (!reached.contains(op)) missing.emplace_back(op_name(Op(op)));
+  EXPECT_TRUE(missing.empty()) << "ops without a test row: " << ::testing::PrintToString(missing);
+  std::cout << "op table: " << kOpCount << " ops; rows: " << kUnary.size() << " unary, "
+            << kBinary.size() << " binary, " << kOps.size()
+            << " others; devices: " << devices().size() << "\n";
+}
+
+TEST(Seam, PhiloxMatchesTheKnownAnswers) {
+  // Random123's known-answer vectors for Philox4x32-10.
+  using Words = std::array<std::uint32_t, 4>;
+  Words zero = philox::block(Words{0, 0, 0, 0}, std::array<std::uint32_t, 2>{0, 0});
+  Words pi = philox::block(Words{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+                           std::array<std::uint32_t, 2>{0xa4093822, 0x299f31d0});
+  EXPECT_EQ(zero, (Words{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  EXPECT_EQ(pi, (Words{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+  // Draws are the same bits on every device, and reserve their counters on the host.
+  Generator a(3), b(3);
+  auto on_cpu = random_uniform<float>({1000}, 0, 1, a).scalars();
+  auto on_reference = random_uniform<float>({1000}, 0, 1, b, reference_device()).scalars();
+  EXPECT_EQ(on_cpu, on_reference);
+  EXPECT_TRUE(a.state() == (Generator::State{3, 250}));
+  double mean = 0;
+  for (float v : on_cpu) {
+    mean += v;
+    EXPECT_TRUE(v >= 0 && v < 1);
+  }
+  EXPECT_NEAR(mean / 1000, 0.5, 0.03);
+}
+
+TEST(Seam, OpsWithoutDeviceSupportFallBackCountedOrFailInStrictMode) {
+  ReferenceBackend& ref = reference_backend();
+  ref.refused = {Op::unary_exp};
+  reset_fallback_counts();
+  auto x = to(Tensor<double>({0.0, 1.0, 2.0}, {3}), reference_device());
+  Tensor<double> y = exp(x);
+  EXPECT_EQ(y.device(), reference_device());
+  EXPECT_NEAR(y.scalars()[2], std::exp(2.0), 1e-12);
+  auto counts = fallback_counts();
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0], (std::pair<Op, std::int64_t>{Op::unary_exp, 1}));
+  ::setenv("CT_STRICT_DEVICE", "1", 1);
+  expect_error<DeviceError>([&] { (void)exp(x); },
+                            {"unary_exp", "reference:0", "CT_STRICT_DEVICE"});
+  ::unsetenv("CT_STRICT_DEVICE");
+  ref.refused.clear();
+}
+
+TEST(Seam, AStrayCpuTensorIsADeviceError) {
+  auto x = to(Tensor<float>({1, 2}, {2}), reference_device());
+  expect_error<DeviceError>(
+      [&] {
+        (void)(x + Tensor<float>({1, 1}, {2}));
+      },
+      {"add", "different devices", "reference:0", "cpu:0"});
+  expect_error<DeviceError>([] { (void)zeros<float>({2}, Device::cuda(3)); }, {"cuda:3"});
+}
+
+TEST(Seam, ModelsAndOptimizersMoveAndACnnStepReadsNothingFromTheDevice) {
+  data::DatasetOptions options;
+  options.training_limit = 64;
+  options.download = false;
+  auto dataset = MNIST(32, options);
+  auto batch = dataset.training_epochs(1)[0].batch(0);
+  default_generator().reseed(2);
+  models::CNN on_cpu;
+  models::CNN on_device = on_cpu;
+  SGD cpu_optimizer(on_cpu, {.learning_rate = 0.1, .momentum = 0.9});
+  SGD device_optimizer(on_device, {.learning_rate = 0.1, .momentum = 0.9});
+  move(on_device, reference_device());
+  move(device_optimizer, reference_device());
+  EXPECT_EQ(device_of(on_device), reference_device());
+  auto images = to(batch.data, reference_device());
+  auto labels = to(batch.label, reference_device());
+  auto step = [](auto& model, auto& optimizer, auto& x, auto& y) {
+    return minimize(optimizer, model,
+                    [&](const models::CNN& m) { return softmax_cross_entropy(m(x), y); });
+  };
+  ReferenceBackend& ref = reference_backend();
+  for (int i = 0; i < 3; ++i) {
+    ref.reset_counts();
+    Tensor<float> loss = step(on_device, device_optimizer, images, labels);
+    EXPECT_EQ(ref.reads(), 0) << "host reads in training step " << i + 1;
+    EXPECT_EQ(loss.device(), reference_device());
+    Tensor<float> expected = step(on_cpu, cpu_optimizer, batch.data, batch.label);
+    EXPECT_NEAR(loss.scalar(), expected.scalar(), 1e-5);
+  }
+  std::cout << "host reads per CNN training step on the reference device: 0\n";
+  move(on_device, Device::cpu());
+  EXPECT_TRUE(all_close(on_device.conv1a.filter, on_cpu.conv1a.filter, 1e-4, 1e-5));
+  EXPECT_TRUE(all_close(on_device.outputLayer.weight, on_cpu.outputLayer.weight, 1e-4, 1e-5));
+}
+
+TEST(Seam, FitReadsTheDeviceOncePerLogInterval) {
+  data::DatasetOptions options;
+  options.training_limit = 640;
+  options.test_limit = 256;
+  options.download = false;
+  auto dataset = MNIST(64, options);  // 10 batches
+  default_generator().reseed(4);
+  models::MLP model;
+  SGD optimizer(model, {.learning_rate = 0.1});
+  move(model, reference_device());
+  move(optimizer, reference_device());
+  ReferenceBackend& ref = reference_backend();
+  ref.reset_counts();
+  auto history =
+      train::fit(model, optimizer, dataset, {.epochs = 1, .progress = false, .log_every = 5});
+  // Two reads (loss and correct-guess sums) after batches 5 and 10, two for the evaluation.
+  EXPECT_EQ(ref.reads(), 6);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_GT(history[0].training_accuracy, 0.2);
+  EXPECT_TRUE(std::isfinite(history[0].test_loss));
+}
