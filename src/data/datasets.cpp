@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <memory>
 #include <numeric>
 
 namespace ct::data {
@@ -77,19 +78,21 @@ Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what) {
 }
 
 LabeledBatch ByteSamples::batch(const std::int64_t* indices, std::int64_t n) const {
-  // Built on the host, bytes staying bytes until their batch; fit moves it to the model's device.
+  // Converted on the host (bytes stay bytes until their batch) into a buffer left uninitialized,
+  // then handed to the CPU backend in one copy; fit moves the batch to the model's device.
   std::int64_t pixels = height * width * channels;
-  std::vector<float> data(std::size_t(n * pixels));
+  std::unique_ptr<float[]> data(new float[std::size_t(n * pixels)]);
   std::vector<std::int32_t> label(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) label[i] = labels[indices[i]];
-#pragma omp parallel for if (n * pixels >= (1 << 15))
   for (std::int64_t i = 0; i < n; ++i) {
     const std::uint8_t* src = images.data() + indices[i] * pixels;
-    float* dst = data.data() + i * pixels;
-#pragma omp simd
+    float* dst = data.get() + i * pixels;
     for (std::int64_t k = 0; k < pixels; ++k) dst[k] = float(src[k]) * (1.0f / 255.0f);
   }
-  return {Tensor<float>(data, {n, height, width, channels}), Tensor<std::int32_t>(label, {n})};
+  Backend& host = backend_for(Device::cpu());
+  return {
+      detail::wrap<float>(host.upload(data.get(), {n, height, width, channels}, DType::float32)),
+      detail::wrap<std::int32_t>(host.upload(label.data(), {n}, DType::int32))};
 }
 
 void ByteSamples::truncate(std::int64_t n) {

@@ -86,7 +86,7 @@ struct Argument<S> {
   }
   static S gradient(const S&, const std::vector<AnyTensor>& grads, std::size_t& next) {
     const AnyTensor& d = grads[next++];
-    return d.defined() ? Tensor<S>(d).scalar() : S(0);
+    return d.defined() ? Tensor<S>(d).scalar() : S(0);  // host edge: a host number's gradient
   }
 };
 

@@ -37,7 +37,7 @@ Device device_of(const M& model) {
         if (!found) found = t.device();
       },
       "", model);
-  return found.value_or(Device::cpu());
+  return found.value_or(Device::cpu());  // host edge: a model without tensors
 }
 
 }  // namespace ct

@@ -231,9 +231,9 @@ void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op)
   // Reading labels back is free on the CPU; elsewhere it would stall every step (see checks_data).
   if (labels.scalar_count() == 0 || !backend_for(labels.device()).checks_data()) return;
   Tensor<bool> outside = logical_or(less(labels, I(0)), greater_equal(labels, I(classes)));
-  if (!any(outside).scalar()) return;
-  auto flags = outside.scalars();
-  auto values = labels.scalars();
+  if (!any(outside).scalar()) return;  // host edge: only where checks_data()
+  auto flags = outside.scalars();      // host edge: the error message
+  auto values = labels.scalars();      // host edge: the error message
   std::size_t first = std::size_t(std::find(flags.begin(), flags.end(), true) - flags.begin());
   std::vector<std::int64_t> position(labels.rank());
   auto rest = std::int64_t(first);

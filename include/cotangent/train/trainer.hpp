@@ -63,8 +63,8 @@ class DeviceSums {
   /// Adds what the device holds to the host sums (a sync point) and starts again from zero.
   void read_into(double& loss_sum, std::int64_t& correct) {
     if (!pending_) return;
-    loss_sum += double(loss_.scalar());
-    correct += correct_.scalar();
+    loss_sum += double(loss_.scalar());  // host edge: once per log interval
+    correct += correct_.scalar();        // host edge: once per log interval
     loss_ = zeros_like(loss_);
     correct_ = zeros_like(correct_);
     pending_ = false;
