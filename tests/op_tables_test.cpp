@@ -392,3 +392,45 @@ TEST(Seam, FitReadsTheDeviceOncePerLogInterval) {
   EXPECT_GT(history[0].training_accuracy, 0.2);
   EXPECT_TRUE(std::isfinite(history[0].test_loss));
 }
+
+TEST(Seam, PhiloxFillDrawsValueByValue) {
+  // The bulk draw every backend's default uses gives value<T>(i) for each i, in any length.
+  for (auto distribution : {Distribution::uniform, Distribution::normal}) {
+    std::vector<float> f(13);
+    std::vector<double> d(7);
+    philox::fill<float>(distribution, {5, 9}, f.data(), f.size());
+    philox::fill<double>(distribution, {5, 9}, d.data(), d.size());
+    for (std::size_t i = 0; i < f.size(); ++i)
+      EXPECT_EQ(f[i], philox::value<float>(distribution, {5, 9}, i));
+    for (std::size_t i = 0; i < d.size(); ++i)
+      EXPECT_EQ(d[i], philox::value<double>(distribution, {5, 9}, i));
+  }
+}
+
+TEST(Seam, MinimizeAgreesWhetherOrNotTheBackendFusesProducts) {
+  // The CPU keeps weight gradients as products; DefaultsOnly has no fused matmul_update, so
+  // minimize takes the plain step there. Both must land on the same weights.
+  EXPECT_TRUE(backend_for(Device::cpu()).fuses(Op::matmul_update));
+  EXPECT_FALSE(backend_for(defaults_only_device()).fuses(Op::matmul_update));
+  default_generator().reseed(6);
+  models::MLP on_cpu;
+  models::MLP plain = on_cpu;
+  SGD cpu_optimizer(on_cpu, {.learning_rate = 0.05, .momentum = 0.5});
+  SGD plain_optimizer(plain, {.learning_rate = 0.05, .momentum = 0.5});
+  move(plain, defaults_only_device());
+  move(plain_optimizer, defaults_only_device());
+  auto image = random_uniform<float>({2, 28, 28, 1});
+  Tensor<std::int32_t> label({3, 7}, {2});
+  auto image_there = to(image, defaults_only_device());
+  auto label_there = to(label, defaults_only_device());
+  for (int i = 0; i < 3; ++i) {
+    auto a = minimize(cpu_optimizer, on_cpu,
+                      [&](const models::MLP& m) { return softmax_cross_entropy(m(image), label); });
+    auto b = minimize(plain_optimizer, plain, [&](const models::MLP& m) {
+      return softmax_cross_entropy(m(image_there), label_there);
+    });
+    EXPECT_NEAR(a.scalar(), b.scalar(), 1e-5);
+  }
+  move(plain, Device::cpu());
+  EXPECT_TRUE(all_close(plain.inputLayer.weight, on_cpu.inputLayer.weight, 1e-4, 1e-6));
+}

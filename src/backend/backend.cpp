@@ -69,8 +69,7 @@ RawTensor Backend::random(Distribution distribution, const Shape& shape, DType d
   auto draw = [&](auto tag) {
     using T = decltype(tag);
     std::vector<T> values(std::size_t(shape.count()));
-    for (std::size_t i = 0; i < values.size(); ++i)
-      values[i] = philox::value<T>(distribution, at, i);
+    philox::fill<T>(distribution, at, values.data(), values.size());
     return upload(values.data(), shape, dtype);
   };
   return dtype == DType::float32 ? draw(float{}) : draw(double{});

@@ -181,6 +181,11 @@ class Backend {
   virtual RawTensor activation_backward(RawTensor dy, const RawTensor& y,
                                         FusedActivation activation, RawTensor* bias_grad);
 
+  /// Whether this backend has a kernel of its own for the fused entry point `op` (false: it
+  /// uses Backend's default). Callers may then prefer a different plan: minimize keeps weight
+  /// gradients as products only where matmul_update is fused.
+  virtual bool fuses(Op) const { return false; }
+
   /// Whether data-dependent errors (an index out of range, a label outside its classes) are
   /// checked: where the data is on the host already (the CPU), or when CT_DEVICE_CHECKS=1.
   /// Elsewhere such results are defined (zeros) and no op reads the device to check.

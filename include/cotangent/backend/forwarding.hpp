@@ -14,6 +14,7 @@ class ForwardingBackend : public Backend {
       : Backend(device), inner_(inner), forward_fused_(forward_fused) {}
 
   Backend& inner() const { return inner_; }
+  bool fuses(Op op) const override { return forward_fused_ && inner_.fuses(op); }
 
   RawTensor fill(const Shape& shape, DType dtype, double value) override;
   RawTensor iota(const Shape& shape, int axis, DType dtype) override;

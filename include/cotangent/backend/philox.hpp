@@ -71,5 +71,28 @@ T value(Distribution distribution, Philox at, std::uint64_t i) {
   return T(std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2));
 }
 
+/// Values [0, n) of a draw at `at` into `out`: value<T> for each, one block per counter.
+template <class T>
+void fill(Distribution distribution, Philox at, T* out, std::uint64_t n) {
+  constexpr double kTwoPi = 6.283185307179586476925286766559;
+  bool four = distribution == Distribution::uniform && sizeof(T) == 4;
+  std::uint64_t per = four ? 4 : 2;
+  for (std::uint64_t c = 0; c * per < n; ++c) {
+    auto w = block(at.seed, at.counter + c);
+    std::array<std::uint32_t, 4> v{};
+    if (distribution == Distribution::normal) v = block(at.seed, at.counter + c, 1);
+    for (std::uint64_t j = 0; j < per && c * per + j < n; ++j) {
+      T& o = out[c * per + j];
+      if (four)
+        o = T(uniform_float(w[j]));
+      else if (distribution == Distribution::uniform)
+        o = T(uniform_double(w[2 * j], w[2 * j + 1]));
+      else
+        o = T(std::sqrt(-2.0 * std::log(1.0 - uniform_double(w[2 * j], w[2 * j + 1]))) *
+              std::cos(kTwoPi * uniform_double(v[2 * j], v[2 * j + 1])));
+    }
+  }
+}
+
 }  // namespace philox
 }  // namespace ct

@@ -5,6 +5,7 @@
 #include <span>
 
 #include "cotangent/autodiff/gradient.hpp"
+#include "cotangent/nn/move.hpp"
 
 namespace ct {
 
@@ -363,6 +364,13 @@ auto minimize(Optimizer& optimizer, Model& model, F&& f) {
     optimizer.update(model, grad);
     return value;
   } else {
+    // Products pay only where the backend multiplies them straight into a weight (the CPU);
+    // elsewhere the plain step is as fast and simpler.
+    if (!backend_for(device_of(model)).fuses(Op::matmul_update)) {
+      auto [value, grad] = value_with_gradient(model, std::forward<F>(f));
+      optimizer.update(model, grad);
+      return value;
+    }
     Model grad = model;
     detail::ProductTerms terms;
     auto value = [&] {

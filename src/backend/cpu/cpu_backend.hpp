@@ -32,6 +32,7 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
   bool supports(Op, DType) const override { return true; }
   bool checks_data() const override { return true; }
+  bool fuses(Op op) const override { return op_is_fused(op) && op != Op::random; }
 
   RawTensor fill(const Shape& shape, DType dtype, double value) override;
   RawTensor iota(const Shape& shape, int axis, DType dtype) override;

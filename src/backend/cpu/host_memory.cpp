@@ -1,4 +1,5 @@
 // The CPU backend's memory: 64-byte aligned blocks, the large ones kept for reuse by size.
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
@@ -59,11 +60,71 @@ std::size_t rounded(std::size_t nbytes) {
   return (std::max<std::size_t>(nbytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
 }
 
+/// Freed blocks of at most 4 KiB are kept per thread, by size, for the next tensor of that
+/// size: scalars and small tensors come and go with every op, and the allocator's aligned path
+/// costs more than the op itself. Bounded (64 blocks per size); off under AddressSanitizer,
+/// which must see every free.
+class SmallBlockCache {
+ public:
+  static constexpr std::size_t kMaxBlock = 4096, kPerSize = 64;
+
+  void* take(std::size_t bytes) {
+    if (bytes > kMaxBlock) return nullptr;
+    Blocks& list = lists_[bytes / kAlignment - 1];
+    return list.count ? list.blocks[--list.count] : nullptr;
+  }
+  bool give(void* p, std::size_t bytes) {
+    if (bytes > kMaxBlock) return false;
+    Blocks& list = lists_[bytes / kAlignment - 1];
+    if (list.count == kPerSize) return false;
+    list.blocks[list.count++] = p;
+    return true;
+  }
+  ~SmallBlockCache() {
+    for (Blocks& list : lists_)
+      for (std::size_t i = 0; i < list.count; ++i) std::free(list.blocks[i]);
+  }
+
+ private:
+  struct Blocks {
+    std::array<void*, kPerSize> blocks;
+    std::size_t count = 0;
+  };
+  std::array<Blocks, kMaxBlock / kAlignment> lists_{};
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+SmallBlockCache* small_blocks() { return nullptr; }
+#else
+// A plain pointer (cheap to reach) owned by a thread-exit guard; after the guard has run, blocks
+// go back to the system.
+thread_local SmallBlockCache* small_cache = nullptr;
+thread_local bool small_cache_gone = false;
+struct SmallCacheGuard {
+  ~SmallCacheGuard() {
+    delete small_cache;
+    small_cache = nullptr;
+    small_cache_gone = true;
+  }
+};
+thread_local SmallCacheGuard small_cache_guard;
+
+SmallBlockCache* small_blocks() {
+  if (!small_cache && !small_cache_gone) {
+    (void)&small_cache_guard;  // registers the guard's destructor for this thread
+    small_cache = new SmallBlockCache;
+  }
+  return small_cache;
+}
+#endif
+
 class HostStorage final : public Storage {
  public:
   HostStorage(std::size_t nbytes, void* data) : Storage(Device::cpu(), nbytes), data_(data) {}
   ~HostStorage() override {
-    if (!pool().give(data_, rounded(nbytes()))) std::free(data_);
+    std::size_t bytes = rounded(nbytes());
+    if (SmallBlockCache* cache = small_blocks(); cache && cache->give(data_, bytes)) return;
+    if (!pool().give(data_, bytes)) std::free(data_);
   }
   void* address() const override { return data_; }
 
@@ -73,8 +134,11 @@ class HostStorage final : public Storage {
 }  // namespace
 
 std::shared_ptr<Storage> allocate_host(std::size_t nbytes) {
-  void* data = pool().take(rounded(nbytes));
-  if (!data) data = std::aligned_alloc(kAlignment, rounded(nbytes));
+  std::size_t bytes = rounded(nbytes);
+  SmallBlockCache* cache = small_blocks();
+  void* data = cache ? cache->take(bytes) : nullptr;
+  if (!data) data = pool().take(bytes);
+  if (!data) data = std::aligned_alloc(kAlignment, bytes);
   try {
     if (!data) throw std::bad_alloc();
     return std::make_shared<HostStorage>(nbytes, data);
