@@ -310,6 +310,13 @@ TEST(Seam, PhiloxMatchesTheKnownAnswers) {
 
 TEST(Seam, OpsWithoutDeviceSupportFallBackCountedOrFailInStrictMode) {
   ReferenceBackend& ref = reference_backend();
+  struct Restore {  // whatever happens, later tests see the device as it was
+    ReferenceBackend& ref;
+    ~Restore() {
+      ref.refused.clear();
+      ::unsetenv("CT_STRICT_DEVICE");
+    }
+  } restore{ref};
   ref.refused = {Op::unary_exp};
   reset_fallback_counts();
   auto x = to(Tensor<double>({0.0, 1.0, 2.0}, {3}), reference_device());
@@ -322,8 +329,33 @@ TEST(Seam, OpsWithoutDeviceSupportFallBackCountedOrFailInStrictMode) {
   ::setenv("CT_STRICT_DEVICE", "1", 1);
   expect_error<DeviceError>([&] { (void)exp(x); },
                             {"unary_exp", "reference:0", "CT_STRICT_DEVICE"});
-  ::unsetenv("CT_STRICT_DEVICE");
-  ref.refused.clear();
+}
+
+TEST(Seam, NormalDrawsHaveUnitVarianceAndUpdatesKeepValueSemantics) {
+  Generator gen(21);
+  auto z = random_normal<double>({20000}, 0, 1, gen, reference_device()).scalars();
+  double mean = 0, square_sum = 0;
+  for (double v : z) mean += v, square_sum += v * v;
+  mean /= double(z.size());
+  EXPECT_NEAR(mean, 0, 0.03);
+  EXPECT_NEAR(square_sum / double(z.size()) - mean * mean, 1, 0.05);
+
+  // In place only when nothing else sees the buffer: a copy keeps its values on every device.
+  for (Device d : devices()) {
+    Tensor<float> y = to(Tensor<float>({1, 2, 3}, {3}), d), copy = y;
+    update(y, 2.0f, y, 1.0f);  // y = 3y, y aliasing x
+    EXPECT_EQ(y.scalars(), (std::vector<float>{3, 6, 9})) << d;
+    EXPECT_EQ(copy.scalars(), (std::vector<float>{1, 2, 3})) << d;
+    Tensor<float> w = to(Tensor<float>({1, 0, 0, 1}, {2, 2}), d), before = w;
+    update_with_product(w, 1.0f, w, w, false, false, 1.0f);  // w += w·w, factors aliasing w
+    EXPECT_EQ(w.scalars(), (std::vector<float>{2, 0, 0, 2})) << d;
+    EXPECT_EQ(before.scalars(), (std::vector<float>{1, 0, 0, 1})) << d;
+    // A failed update leaves y defined and unchanged.
+    EXPECT_THROW(update_with_product(w, 1.0f, w, to(Tensor<float>({1, 2, 3}, {1, 3}), d), false,
+                                     false, 1.0f),
+                 ShapeError);
+    EXPECT_EQ(w.scalars(), (std::vector<float>{2, 0, 0, 2})) << d;
+  }
 }
 
 TEST(Seam, AStrayCpuTensorIsADeviceError) {

@@ -75,7 +75,7 @@ RawTensor Backend::random(Distribution distribution, const Shape& shape, DType d
   return dtype == DType::float32 ? draw(float{}) : draw(double{});
 }
 
-RawTensor Backend::update(RawTensor y, double a, const RawTensor& x, double b) {
+RawTensor Backend::update(RawTensor&& y, double a, const RawTensor& x, double b) {
   CT_CHECK(y.shape == x.shape && y.dtype == x.dtype, "update: {} {} and {} {} do not match",
            y.shape, y.dtype, x.shape, x.dtype);
   auto scaled = [&](const RawTensor& t, double s) {
@@ -85,8 +85,9 @@ RawTensor Backend::update(RawTensor y, double a, const RawTensor& x, double b) {
   return binary(BinaryOp::add, scaled(y, a), scaled(x, b), y.shape);
 }
 
-RawTensor Backend::matmul_update(RawTensor y, double a, const RawTensor& lhs, const RawTensor& rhs,
-                                 bool transpose_lhs, bool transpose_rhs, double b) {
+RawTensor Backend::matmul_update(RawTensor&& y, double a, const RawTensor& lhs,
+                                 const RawTensor& rhs, bool transpose_lhs, bool transpose_rhs,
+                                 double b) {
   return update(std::move(y), a, matmul(lhs, rhs, transpose_lhs, transpose_rhs), b);
 }
 
@@ -137,7 +138,8 @@ namespace {
 constexpr int kOrdinals = 16;
 cpu::CpuBackend cpu_backend;
 // Indexed by kind, mode and ordinal; the CPU is built in, the others register at startup.
-std::array<std::array<std::array<Backend*, kOrdinals>, 2>, 3> backends = [] {
+// Constant-initialized, so that backends registering during static initialization find it ready.
+constinit std::array<std::array<std::array<Backend*, kOrdinals>, 2>, 3> backends = [] {
   std::array<std::array<std::array<Backend*, kOrdinals>, 2>, 3> table{};
   table[0][0][0] = &cpu_backend;
   return table;
@@ -169,6 +171,7 @@ class CpuFallback final : public ForwardingBackend {
     return host;
   }
   RawTensor outward(RawTensor inner) override {
+    if (!inner.defined()) return inner;
     RawTensor dense = inner.is_contiguous() ? inner : cpu_backend.contiguous(inner);
     return own_.upload(dense.data(), dense.shape, dense.dtype);
   }

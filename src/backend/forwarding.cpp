@@ -96,11 +96,11 @@ RawTensor ForwardingBackend::random(Distribution distribution, const Shape& shap
   if (!forward_fused_) return Backend::random(distribution, shape, dtype, at);
   return outward(inner_.random(distribution, shape, dtype, at));
 }
-RawTensor ForwardingBackend::update(RawTensor y, double a, const RawTensor& x, double b) {
+RawTensor ForwardingBackend::update(RawTensor&& y, double a, const RawTensor& x, double b) {
   if (!forward_fused_) return Backend::update(std::move(y), a, x, b);
   return outward(inner_.update(inward_owned(std::move(y)), a, inward(x), b));
 }
-RawTensor ForwardingBackend::matmul_update(RawTensor y, double a, const RawTensor& lhs,
+RawTensor ForwardingBackend::matmul_update(RawTensor&& y, double a, const RawTensor& lhs,
                                            const RawTensor& rhs, bool transpose_lhs,
                                            bool transpose_rhs, double b) {
   if (!forward_fused_)

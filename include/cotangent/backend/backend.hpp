@@ -162,12 +162,14 @@ class Backend {
   /// Uniform [0, 1) or standard normal values of a Philox draw starting at `at` (philox.hpp
   /// defines value i, so every backend draws the same numbers). Default: drawn on the host.
   virtual RawTensor random(Distribution distribution, const Shape& shape, DType dtype, Philox at);
-  /// a·y + b·x (same shape and dtype). Handed y by value, a backend may write into y's buffer
-  /// when y.owns_whole_storage(): how optimizers update in place without breaking value semantics.
-  virtual RawTensor update(RawTensor y, double a, const RawTensor& x, double b);
+  /// a·y + b·x (same shape and dtype). A backend may write into y's buffer when
+  /// y.owns_whole_storage(): how optimizers update in place without breaking value semantics. y is
+  /// handed over only when the call returns; after an exception the caller still holds it.
+  virtual RawTensor update(RawTensor&& y, double a, const RawTensor& x, double b);
   /// a·y + b·op(lhs)·op(rhs) for matrices, in y's buffer under the same rule as update.
-  virtual RawTensor matmul_update(RawTensor y, double a, const RawTensor& lhs, const RawTensor& rhs,
-                                  bool transpose_lhs, bool transpose_rhs, double b);
+  virtual RawTensor matmul_update(RawTensor&& y, double a, const RawTensor& lhs,
+                                  const RawTensor& rhs, bool transpose_lhs, bool transpose_rhs,
+                                  double b);
   /// activation(x · w + bias) for x [M, K], w [K, N], bias [N] or null.
   virtual RawTensor linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
                            FusedActivation activation);

@@ -52,8 +52,8 @@ class ForwardingBackend : public Backend {
                          std::span<const std::int64_t> after, PadMode mode) override;
 
   RawTensor random(Distribution distribution, const Shape& shape, DType dtype, Philox at) override;
-  RawTensor update(RawTensor y, double a, const RawTensor& x, double b) override;
-  RawTensor matmul_update(RawTensor y, double a, const RawTensor& lhs, const RawTensor& rhs,
+  RawTensor update(RawTensor&& y, double a, const RawTensor& x, double b) override;
+  RawTensor matmul_update(RawTensor&& y, double a, const RawTensor& lhs, const RawTensor& rhs,
                           bool transpose_lhs, bool transpose_rhs, double b) override;
   RawTensor linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
                    FusedActivation activation) override;

@@ -147,7 +147,7 @@ TrainingState load_checkpoint(const Safetensors& file, const std::filesystem::pa
     for_each_tensor(
         [&](const std::string& name, auto& t) {
           using T = std::remove_cvref_t<decltype(t)>;
-          if (const AnyTensor* found = file.find(name)) t = T(*found);
+          if (const AnyTensor* found = file.find(name)) t = to(T(*found), t.device());
         },
         prefix, target);
   };

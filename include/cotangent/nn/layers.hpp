@@ -31,11 +31,14 @@ class Activation {
   Activation() = default;
   Activation(ActivationFunction<T> f)  // NOLINT(google-explicit-constructor): relu, tanh, …
       : function_(f), fused_(std::nullopt) {
-    if (f == ActivationFunction<T>(identity<T>)) fused_ = FusedActivation::none, function_ = {};
+    if (!f || f == ActivationFunction<T>(identity<T>))
+      fused_ = FusedActivation::none, function_ = {};
     if (f == ActivationFunction<T>(relu<T>)) fused_ = FusedActivation::relu, function_ = {};
   }
   template <ActivationLike<T> F>
-  Activation(F f) : function_(std::move(f)), fused_(std::nullopt) {}  // NOLINT
+  Activation(F f) : function_(std::move(f)), fused_(std::nullopt) {  // NOLINT
+    if (!function_) fused_ = FusedActivation::none;  // an empty std::function: the identity
+  }
 
   Tensor<T> operator()(const Tensor<T>& x) const {
     if (function_) return function_(x);

@@ -15,7 +15,8 @@ concept HasMoments = requires(O& o) {
 };
 
 /// Moves every tensor leaf (parameters and non-trainable state such as running statistics) to
-/// `device`; leaves already there are not copied.
+/// `device`; leaves already there are not copied. State kept in a Parameter is shared by copies
+/// of the model (as S4TF's Parameter is a reference), so it moves for every copy.
 template <class M>
 requires(!HasMoments<M>) void move(M& model, Device device) {
   for_each_tensor([&](const std::string&, auto& t) { t = to(t, device); }, "", model);

@@ -175,7 +175,12 @@ void update(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& x,
   CT_CHECK(y.shape() == x.shape(), "update: shapes {} and {} differ", y.shape(), x.shape());
   auto& backend = detail::backend_of(Op::update, "update", y, x);
   RawTensor held = std::move(y).raw();  // y lets go, so the backend sees who else holds it
-  y = detail::wrap<T>(backend.update(std::move(held), double(a), x.raw(), double(b)));
+  try {
+    y = detail::wrap<T>(backend.update(std::move(held), double(a), x.raw(), double(b)));
+  } catch (...) {
+    y = detail::wrap<T>(std::move(held));  // a failed update leaves y as it was
+    throw;
+  }
 }
 
 /// True when every element of `a` and `b` is within atol + rtol * |b| (same shapes).

@@ -61,6 +61,11 @@ template <FloatingPoint T>
 void update_with_product(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T>& lhs,
                          const Tensor<T>& rhs, bool transpose_lhs, bool transpose_rhs,
                          std::type_identity_t<T> b) {
+  if (static_cast<const AnyTensor*>(&lhs) == &y || static_cast<const AnyTensor*>(&rhs) == &y) {
+    Tensor<T> same = y;  // a factor that is y itself must not go when y lets go of its buffer
+    return update_with_product(y, a, &lhs == &y ? same : lhs, &rhs == &y ? same : rhs,
+                               transpose_lhs, transpose_rhs, b);
+  }
   auto& backend = detail::backend_of(Op::matmul_update, "update_with_product", y, lhs, rhs);
   CT_CHECK(y.rank() == 2 && lhs.rank() == 2 && rhs.rank() == 2,
            "update_with_product: {} += {} · {} needs matrices", y.shape(), lhs.shape(),
@@ -72,8 +77,13 @@ void update_with_product(Tensor<T>& y, std::type_identity_t<T> a, const Tensor<T
            "update_with_product: {}{} · {}{} does not make {}", lhs.shape(),
            transpose_lhs ? "ᵀ" : "", rhs.shape(), transpose_rhs ? "ᵀ" : "", y.shape());
   RawTensor held = std::move(y).raw();  // y lets go, so the backend sees who else holds it
-  y = detail::wrap<T>(backend.matmul_update(std::move(held), double(a), lhs.raw(), rhs.raw(),
-                                            transpose_lhs, transpose_rhs, double(b)));
+  try {
+    y = detail::wrap<T>(backend.matmul_update(std::move(held), double(a), lhs.raw(), rhs.raw(),
+                                              transpose_lhs, transpose_rhs, double(b)));
+  } catch (...) {
+    y = detail::wrap<T>(std::move(held));  // a failed update leaves y as it was
+    throw;
+  }
 }
 
 namespace detail {

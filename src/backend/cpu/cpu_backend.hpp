@@ -72,8 +72,8 @@ class CpuBackend final : public Backend {
                          std::span<const std::int64_t> after, PadMode mode) override;
 
   // Fused entry points: one sweep over memory where the defaults would make several.
-  RawTensor update(RawTensor y, double a, const RawTensor& x, double b) override;
-  RawTensor matmul_update(RawTensor y, double a, const RawTensor& lhs, const RawTensor& rhs,
+  RawTensor update(RawTensor&& y, double a, const RawTensor& x, double b) override;
+  RawTensor matmul_update(RawTensor&& y, double a, const RawTensor& lhs, const RawTensor& rhs,
                           bool transpose_lhs, bool transpose_rhs, double b) override;
   RawTensor linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
                    FusedActivation activation) override;

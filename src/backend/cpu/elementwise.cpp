@@ -262,7 +262,7 @@ RawTensor CpuBackend::contiguous(const RawTensor& x) {
   return out;
 }
 
-RawTensor CpuBackend::update(RawTensor y, double a, const RawTensor& x_in, double b) {
+RawTensor CpuBackend::update(RawTensor&& y, double a, const RawTensor& x_in, double b) {
   CT_CHECK(y.shape == x_in.shape && y.dtype == x_in.dtype, "update: {} {} and {} {} do not match",
            y.shape, y.dtype, x_in.shape, x_in.dtype);
   // In place when nothing else sees y's buffer (value semantics), else into a fresh one.

@@ -104,7 +104,7 @@ RawTensor CpuBackend::matmul(const RawTensor& a_in, const RawTensor& b_in, bool 
   return out;
 }
 
-RawTensor CpuBackend::matmul_update(RawTensor y, double a, const RawTensor& lhs,
+RawTensor CpuBackend::matmul_update(RawTensor&& y, double a, const RawTensor& lhs,
                                     const RawTensor& rhs, bool transpose_lhs, bool transpose_rhs,
                                     double b) {
   CT_CHECK(y.rank() == 2, "matmul_update: {} += {} · {} needs matrices", y.shape, lhs.shape,
