@@ -260,7 +260,10 @@ void check_case(const OpCase& c, Device device) {
 
 class OpTable : public ::testing::TestWithParam<Device> {};
 TEST_P(OpTable, EveryRow) {
+  reset_fallback_counts();
   for (auto& c : kOps) check_case(c, GetParam());
+  // No device here expects a fallback: any is a primitive the seam failed to route.
+  EXPECT_TRUE(fallback_counts().empty()) << "unexpected CPU fallbacks";
 }
 INSTANTIATE_TEST_SUITE_P(Devices, OpTable, ::testing::ValuesIn(devices()), device_name);
 
@@ -465,4 +468,22 @@ TEST(Seam, MinimizeAgreesWhetherOrNotTheBackendFusesProducts) {
   }
   move(plain, Device::cpu());
   EXPECT_TRUE(all_close(plain.inputLayer.weight, on_cpu.inputLayer.weight, 1e-4, 1e-6));
+}
+
+TEST(Seam, DefaultsRunARefusedPrimitiveThroughTheFallback) {
+  ReferenceBackend& defaults = defaults_only_backend();
+  struct Restore {
+    ReferenceBackend& backend;
+    ~Restore() { backend.refused.clear(); }
+  } restore{defaults};
+  defaults.refused = {Op::binary_multiply};
+  reset_fallback_counts();
+  auto y = to(Tensor<float>({1, 2}, {2}), defaults_only_device());
+  auto x = to(Tensor<float>({3, 4}, {2}), defaults_only_device());
+  update(y, 2.0f, x, 0.5f);  // the default: 2·y + 0.5·x, each product on the CPU
+  EXPECT_EQ(y.device(), defaults_only_device());
+  EXPECT_EQ(y.scalars(), (std::vector<float>{3.5f, 6.0f}));
+  auto counts = fallback_counts();
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0], (std::pair<Op, std::int64_t>{Op::binary_multiply, 2}));
 }

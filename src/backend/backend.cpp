@@ -64,6 +64,15 @@ bool Backend::checks_data() const { return environment_flag("CT_DEVICE_CHECKS");
 
 // ---- Defaults of the fused entry points -------------------------------------------------------
 
+namespace {
+/// Where a default runs one of its primitives: on this backend where it supports the op, else
+/// through the counted CPU fallback (or a DeviceError in strict mode), as any op would.
+Backend& primitive(Backend& self, Op op, DType dtype) {
+  if (self.supports(op, dtype)) return self;
+  return backend_for(self.device(), op, dtype);
+}
+}  // namespace
+
 RawTensor Backend::random(Distribution distribution, const Shape& shape, DType dtype, Philox at) {
   CT_CHECK_AS(DTypeError, is_floating(dtype), "random: unsupported dtype {}", dtype);
   auto draw = [&](auto tag) {
@@ -79,16 +88,22 @@ RawTensor Backend::update(RawTensor&& y, double a, const RawTensor& x, double b)
   CT_CHECK(y.shape == x.shape && y.dtype == x.dtype, "update: {} {} and {} {} do not match",
            y.shape, y.dtype, x.shape, x.dtype);
   auto scaled = [&](const RawTensor& t, double s) {
-    return s == 1 ? t : binary(BinaryOp::multiply, t, fill({}, t.dtype, s), t.shape);
+    if (s == 1) return t;
+    RawTensor factor = primitive(*this, Op::fill, t.dtype).fill({}, t.dtype, s);
+    return primitive(*this, Op::binary_multiply, t.dtype)
+        .binary(BinaryOp::multiply, t, factor, t.shape);
   };
   if (a == 0) return scaled(x, b);
-  return binary(BinaryOp::add, scaled(y, a), scaled(x, b), y.shape);
+  return primitive(*this, Op::binary_add, y.dtype)
+      .binary(BinaryOp::add, scaled(y, a), scaled(x, b), y.shape);
 }
 
 RawTensor Backend::matmul_update(RawTensor&& y, double a, const RawTensor& lhs,
                                  const RawTensor& rhs, bool transpose_lhs, bool transpose_rhs,
                                  double b) {
-  return update(std::move(y), a, matmul(lhs, rhs, transpose_lhs, transpose_rhs), b);
+  RawTensor product =
+      primitive(*this, Op::matmul, lhs.dtype).matmul(lhs, rhs, transpose_lhs, transpose_rhs);
+  return update(std::move(y), a, product, b);
 }
 
 namespace {
@@ -97,34 +112,38 @@ RawTensor with_bias_and_activation(Backend& backend, RawTensor z, const RawTenso
   if (bias) {
     CT_CHECK(z.rank() >= 1 && bias->rank() == 1 && bias->shape[0] == z.shape[z.rank() - 1],
              "bias {} does not match the last dimension of {}", bias->shape, z.shape);
-    z = backend.binary(BinaryOp::add, z, *bias, z.shape);
+    z = primitive(backend, Op::binary_add, z.dtype).binary(BinaryOp::add, z, *bias, z.shape);
   }
-  if (activation == FusedActivation::relu) z = backend.unary(UnaryOp::relu, z);
+  if (activation == FusedActivation::relu)
+    z = primitive(backend, Op::unary_relu, z.dtype).unary(UnaryOp::relu, z);
   return z;
 }
 }  // namespace
 
 RawTensor Backend::linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
                           FusedActivation activation) {
-  return with_bias_and_activation(*this, matmul(x, w, false, false), bias, activation);
+  RawTensor z = primitive(*this, Op::matmul, x.dtype).matmul(x, w, false, false);
+  return with_bias_and_activation(*this, std::move(z), bias, activation);
 }
 
 RawTensor Backend::conv2d_activation(const RawTensor& input, const RawTensor& filter,
                                      const Window2D& w, bool depthwise, const RawTensor* bias,
                                      FusedActivation activation) {
-  return with_bias_and_activation(*this, conv2d(input, filter, w, depthwise), bias, activation);
+  RawTensor z = primitive(*this, Op::conv2d, input.dtype).conv2d(input, filter, w, depthwise);
+  return with_bias_and_activation(*this, std::move(z), bias, activation);
 }
 
 RawTensor Backend::activation_backward(RawTensor dy, const RawTensor& y, FusedActivation activation,
                                        RawTensor* bias_grad) {
   CT_CHECK(dy.rank() >= 1, "activation_backward: needs at least one dimension, got a scalar");
   RawTensor g = activation == FusedActivation::relu
-                    ? binary(BinaryOp::relu_backward, dy, y, dy.shape)
+                    ? primitive(*this, Op::binary_relu_backward, dy.dtype)
+                          .binary(BinaryOp::relu_backward, dy, y, dy.shape)
                     : std::move(dy);
   if (bias_grad) {
     std::vector<int> axes;
     for (int i = 0; i + 1 < g.rank(); ++i) axes.push_back(i);
-    RawTensor sums = reduce(ReduceOp::sum, g, axes);
+    RawTensor sums = primitive(*this, Op::reduce_sum, g.dtype).reduce(ReduceOp::sum, g, axes);
     sums.shape = Shape{g.shape[g.rank() - 1]};
     sums.strides = contiguous_strides(sums.shape);
     *bias_grad = std::move(sums);
