@@ -133,6 +133,29 @@ auto unlift_value(const R& y) {
   return value;
 }
 
+/// The one reverse-mode driver: the value of f at xs and the gradient of each variable
+/// (undefined where none reached it), in lifting order. With `products`, a matmul whose operand
+/// is a variable may leave that operand's gradient as factors there instead (see
+/// defer_product): minimize's path for backends that add a product straight into a weight.
+template <class F, class... Xs>
+auto value_and_gradients(const char* api, ProductTerms* products, F& f, const Xs&... xs) {
+  TapeScope scope;
+  std::vector<std::shared_ptr<Node>> vars;
+  auto lifted = std::tuple{Argument<Xs>::lift(xs, scope.tape(), vars)...};
+  auto y = std::apply(f, lifted);
+  scope.close();
+  check_scalar(y, api);
+  std::vector<AnyTensor> grads;
+  if (products) {
+    ProductCollector collector(vars);
+    grads = backpropagate(y, ones_like(without_node(y)), vars, /*release=*/true);
+    *products = collector.take();
+  } else {
+    grads = backpropagate(y, ones_like(without_node(y)), vars, /*release=*/true);
+  }
+  return std::pair{unlift_value(y), std::move(grads)};
+}
+
 }  // namespace detail
 
 /// The value of f at xs and the gradient of f with respect to each x (S4TF's
@@ -144,17 +167,9 @@ auto value_with_gradient_at(F&& f, const Xs&... xs) {
   if constexpr (!detail::differentiable_call<F, Xs...>()) {
     return;  // the static_asserts above said why
   } else {
-    detail::TapeScope scope;
-    std::vector<std::shared_ptr<detail::Node>> vars;
-    auto lifted = std::tuple{detail::Argument<Xs>::lift(xs, scope.tape(), vars)...};
-    auto y = std::apply(f, lifted);
-    scope.close();
-    detail::check_scalar(y, "value_with_gradient");
-    auto grads =
-        detail::backpropagate(y, ones_like(detail::without_node(y)), vars, /*release=*/true);
+    auto [value, grads] = detail::value_and_gradients("value_with_gradient", nullptr, f, xs...);
     std::size_t next = 0;
     auto gradients = std::tuple{detail::Argument<Xs>::gradient(xs, grads, next)...};
-    auto value = detail::unlift_value(y);
     if constexpr (sizeof...(Xs) == 1)
       return std::pair{value, std::get<0>(std::move(gradients))};
     else

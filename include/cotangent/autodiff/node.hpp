@@ -40,7 +40,7 @@ struct Node : std::enable_shared_from_this<Node> {
   Pullback pullback;                          // for a variable: the identity
   RawTensor result;                           // kept only when the pullback reads it
   bool is_variable = false;
-  std::uint64_t sequence = next_sequence();    // creation order, for recompute
+  std::uint64_t sequence = next_sequence();  // creation order, for recompute
 };
 
 inline bool tracked(const AnyTensor& x) { return x.node() && x.node()->tape->recording(); }
@@ -82,6 +82,9 @@ struct ProductTerm {
   AnyTensor lhs, rhs;
   bool transpose_lhs = false, transpose_rhs = false;
 };
+
+/// Per variable (in the order they were lifted), the gradient terms kept as products.
+using ProductTerms = std::vector<std::vector<ProductTerm>>;
 
 /// While alive, takes the product terms that pullbacks offer for the gradients of `targets`
 /// on this thread (see defer_product), one list per target. minimize installs one so that an

@@ -38,10 +38,6 @@ void moving_average(Tensor<T>& avg, const Tensor<T>& x, double keep) {
 template <class P>
 using ScalarOf = typename std::remove_cvref_t<P>::Scalar;
 
-/// Per parameter (in for_each_parameter order), the gradient's terms kept as products; empty
-/// when every gradient came dense.
-using ProductTerms = std::vector<std::vector<ProductTerm>>;
-
 /// y = keep·y + scale·(g + Σ terms), in place: g may be undefined (no dense part), and each
 /// product goes straight into y.
 template <FloatingPoint T>
@@ -373,30 +369,15 @@ auto minimize(Optimizer& optimizer, Model& model, F&& f) {
     }
     Model grad = model;
     detail::ProductTerms terms;
-    auto value = [&] {
-      detail::TapeScope scope;
-      std::vector<std::shared_ptr<detail::Node>> vars;
-      auto lifted = detail::Argument<Model>::lift(model, scope.tape(), vars);
-      auto y = f(lifted);
-      scope.close();
-      detail::check_scalar(y, "minimize");
-      std::vector<AnyTensor> grads;
-      {
-        detail::ProductCollector collector(vars);
-        grads = detail::backpropagate(y, ones_like(detail::without_node(y)), vars,
-                                      /*release=*/true);
-        terms = collector.take();
-      }
-      std::size_t next = 0;
-      for_each_parameter(
-          [&](auto& p) {
-            using P = std::remove_cvref_t<decltype(p)>;
-            const AnyTensor& d = grads[next++];
-            p = d.defined() ? P(d) : P();  // undefined: no dense part (products, or nothing)
-          },
-          grad);
-      return detail::unlift_value(y);
-    }();
+    auto [value, grads] = detail::value_and_gradients("minimize", &terms, f, model);
+    std::size_t next = 0;
+    for_each_parameter(
+        [&, &grads = grads](auto& p) {
+          using P = std::remove_cvref_t<decltype(p)>;
+          const AnyTensor& d = grads[next++];
+          p = d.defined() ? P(d) : P();  // undefined: no dense part (products, or nothing)
+        },
+        grad);
     // The recording is gone, so the parameters' buffers are the model's alone again and the
     // update runs in place.
     optimizer.update(model, grad, terms);
