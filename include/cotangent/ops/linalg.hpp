@@ -93,8 +93,8 @@ namespace detail {
 /// backend; composed of differentiable ops instead when the gradient is itself being recorded
 /// (higher order).
 template <FloatingPoint T>
-std::pair<Tensor<T>, Tensor<T>> epilogue_backward(AnyTensor dy, const AnyTensor& y,
-                                                  FusedActivation activation, bool bias_grad) {
+std::pair<Tensor<T>, Tensor<T>> activation_backward(AnyTensor dy, const AnyTensor& y,
+                                                    FusedActivation activation, bool bias_grad) {
   bool relu = activation == FusedActivation::relu;
   if (tracked(dy)) {
     Tensor<T> g = relu ? relu_backward(Tensor<T>(dy), Tensor<T>(y)) : Tensor<T>(dy);
@@ -128,7 +128,7 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
         out, {&x, &weight, &bias},
         [x, weight, activation, tx = tracked(x), tw = tracked(weight), tb = tracked(bias)](
             AnyTensor dy, const AnyTensor& y) {
-          auto [g, db] = epilogue_backward<T>(std::move(dy), y, activation, tb);
+          auto [g, db] = activation_backward<T>(std::move(dy), y, activation, tb);
           Tensor<T> dx = tx ? matmul(g, weight, false, true) : Tensor<T>();
           Tensor<T> dw = tw && !defer_product(weight, x, g, true, false) ? matmul(x, g, true, false)
                                                                          : Tensor<T>();

@@ -62,7 +62,7 @@ Tensor<T> conv2d_window(const Tensor<T>& input, const Tensor<T>& filter, const W
         y, {&input, &filter, &bias},
         [input, filter, w, depthwise, activation, ti = tracked(input), tf = tracked(filter),
          tb = tracked(bias)](AnyTensor dy_, const AnyTensor& y_) {
-          auto [dy, db] = epilogue_backward<T>(std::move(dy_), y_, activation, tb);
+          auto [dy, db] = activation_backward<T>(std::move(dy_), y_, activation, tb);
           Tensor<T> dx, df;  // only for tracked operands: the first layer's input needs none
           if (ti) dx = conv2d_backward_input(dy, filter, input.shape(), w, depthwise);
           if (tf) df = conv2d_backward_filter(input, dy, filter.shape(), w, depthwise);
