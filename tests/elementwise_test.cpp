@@ -69,6 +69,11 @@ const std::vector<UnaryCase> kUnary = {
     {"step", [](auto& x) { return step(x); }, [](double x) { return double(x > 0); }, -3, 3, false},
     {"truncate", [](auto& x) { return truncate(x); }, [](double x) { return std::trunc(x); }, -3, 3,
      false},
+    {"erf", [](auto& x) { return erf(x); }, [](double x) { return std::erf(x); }},
+    {"gelu_exact", [](auto& x) { return gelu_exact(x); },
+     [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }},
+    {"log1mexp", [](auto& x) { return log1mexp(x); },
+     [](double x) { return std::log(-std::expm1(x)); }, -3, -0.05},
 };
 
 const std::vector<BinaryCase> kBinary = {
@@ -83,6 +88,8 @@ const std::vector<BinaryCase> kBinary = {
      [](double a, double b) { return std::fmod(a, b); }, 0.1, 0.9, 1.1, 2},
     {"minimum", [](auto& a, auto& b) { return minimum(a, b); },
      [](double a, double b) { return std::min(a, b); }},
+    {"squared_difference", [](auto& a, auto& b) { return squared_difference(a, b); },
+     [](double a, double b) { return (a - b) * (a - b); }},
     {"maximum", [](auto& a, auto& b) { return maximum(a, b); },
      [](double a, double b) { return std::max(a, b); }},
 };

@@ -203,6 +203,25 @@ const std::vector<OpCase> kOps = {
        return sigmoid_cross_entropy(x[0], sigmoid(x[1])) + mean_squared_error(x[0], x[1]);
      }},
     {"softmax", {{3, 5}}, [](auto& x, Device) { return softmax(x[0]) + log_softmax(x[0]); }},
+    {"moments",
+     {{3, 5}},
+     [](auto& x, Device) {
+       auto [m, v] = moments(x[0], {1});
+       return m + v * 2.0;
+     }},
+    {"cosine similarity and distance",
+     {{3, 4}, {3, 4}},
+     [](auto& x, Device) {
+       return cosine_similarity(x[0], x[1]) + 2.0 * cosine_distance(x[0] * x[0], x[1]);
+     }},
+    {"mean squared logarithmic, mean absolute percentage errors",
+     {{4, 3}, {4, 3}},
+     [](auto& x, Device) {
+       return mean_squared_logarithmic_error(x[0], x[1]) +
+              mean_absolute_percentage_error(x[0], x[1]) / 100.0;
+     },
+     0.2,
+     2},
     {"Dropout",
      {{4, 6}},
      [](auto& x, Device) {
@@ -486,4 +505,33 @@ TEST(Seam, DefaultsRunARefusedPrimitiveThroughTheFallback) {
   auto counts = fallback_counts();
   ASSERT_EQ(counts.size(), 1u);
   EXPECT_EQ(counts[0], (std::pair<Op, std::int64_t>{Op::binary_multiply, 2}));
+}
+
+TEST(S4TFOps, MomentsCosineAndLossesMatchHandComputedValues) {
+  Tensor<double> x({1, 2, 3, 4, 6, 8}, {2, 3});
+  auto [m, v] = moments(x, {1});
+  EXPECT_EQ(m.scalars(), (std::vector<double>{2, 6}));
+  EXPECT_NEAR(v.scalars()[0], 2.0 / 3, 1e-15);
+  EXPECT_NEAR(v.scalars()[1], 8.0 / 3, 1e-15);
+  EXPECT_EQ(moments(x, {1}, true).first.shape(), (Shape{2, 1}));
+  Tensor<double> a{1, 0, 0}, b{1, 1, 0};
+  EXPECT_NEAR(cosine_similarity(a, b).scalar(), 1 / std::sqrt(2.0), 1e-15);
+  EXPECT_NEAR(cosine_distance(a, a).scalar(), 0, 1e-15);
+  expect_error<ShapeError>(
+      [&] {
+        (void)cosine_similarity(a, Tensor<double>{1, 2});
+      },
+      {"cosine_similarity", "[3]", "[2]"});
+  Tensor<double> predicted{1, -1, 3}, expected{2, 0.5, 3};
+  double msle = (std::pow(std::log(2.0) - std::log(3.0), 2) + std::pow(0 - std::log(1.5), 2)) / 3;
+  EXPECT_NEAR(mean_squared_logarithmic_error(predicted, expected).scalar(), msle, 1e-15);
+  EXPECT_NEAR(mean_absolute_percentage_error(predicted, expected).scalar(), 100 * (0.5 + 3 + 0) / 3,
+              1e-12);
+  // log1mexp stays finite, gradient included, on both sides of -log 2 and far out.
+  Tensor<double> t{-1e-8, -0.6931, -0.6932, -40};
+  auto [value, grad] =
+      value_with_gradient(t, [](const Tensor<double>& u) { return sum(log1mexp(u)); });
+  EXPECT_TRUE(std::isfinite(value.scalar()));
+  for (double g : grad.scalars()) EXPECT_TRUE(std::isfinite(g));
+  EXPECT_NEAR(log1mexp(t).scalars()[3], -std::exp(-40.0), 1e-30);
 }

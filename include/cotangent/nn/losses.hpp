@@ -142,6 +142,20 @@ Tensor<T> kullback_leibler_divergence(const Tensor<T>& predicted, const Tensor<T
   detail::same_shape("kullback_leibler_divergence", predicted, expected);
   return detail::reduce_loss(expected * log(expected / predicted), reduction);
 }
+/// Squared difference of log(1 + max(·, 0)) of each side (S4TF's meanSquaredLogarithmicError).
+template <FloatingPoint T>
+Tensor<T> mean_squared_logarithmic_error(const Tensor<T>& predicted, const Tensor<T>& expected,
+                                         Reduction reduction = Reduction::mean) {
+  detail::same_shape("mean_squared_logarithmic_error", predicted, expected);
+  return detail::reduce_loss(square(log1p(relu(predicted)) - log1p(relu(expected))), reduction);
+}
+/// 100·|expected - predicted| / |expected| (S4TF's meanAbsolutePercentageError).
+template <FloatingPoint T>
+Tensor<T> mean_absolute_percentage_error(const Tensor<T>& predicted, const Tensor<T>& expected,
+                                         Reduction reduction = Reduction::mean) {
+  detail::same_shape("mean_absolute_percentage_error", predicted, expected);
+  return detail::reduce_loss(abs((expected - predicted) / abs(expected)) * T(100), reduction);
+}
 /// Sum of absolute differences (S4TF's l1Loss; a sum by definition).
 template <FloatingPoint T>
 Tensor<T> l1_loss(const Tensor<T>& predicted, const Tensor<T>& expected,

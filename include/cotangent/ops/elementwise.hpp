@@ -271,6 +271,27 @@ Tensor<T> gelu(const Tensor<T>& x) {
   constexpr T c = T(0.7978845608028654);  // sqrt(2 / pi)
   return x * T(0.5) * (tanh((x + x * x * x * T(0.044715)) * c) + T(1));
 }
+/// GELU with the exact Gaussian CDF, x·Φ(x) = x/2·(1 + erf(x/√2)), beside the tanh form above.
+template <FloatingPoint T>
+Tensor<T> gelu_exact(const Tensor<T>& x) {
+  return x * T(0.5) * (erf(x * T(0.70710678118654752440)) + T(1));
+}
+/// (a - b)², broadcasting (S4TF's squaredDifference).
+template <Numeric T>
+Tensor<T> squared_difference(const Tensor<T>& a, const Tensor<T>& b) {
+  return square(a - b);
+}
+/// log(1 - exp(x)) for x < 0 without cancellation (S4TF's log1mexp): log(-expm1(x)) near 0,
+/// log1p(-exp(x)) below -log 2. Each branch sees only inputs where it is finite, so both the
+/// value and the gradient are.
+template <FloatingPoint T>
+Tensor<T> log1mexp(const Tensor<T>& x) {
+  constexpr T kLog2 = T(0.69314718055994530942);
+  auto near_zero = x > -kLog2;
+  auto near = log(-expm1(where(near_zero, x, detail::constant<T>(-kLog2, x))));
+  auto far = log1p(-exp(where(near_zero, detail::constant<T>(-kLog2, x), x)));
+  return where(near_zero, near, far);
+}
 template <FloatingPoint T>
 Tensor<T> hard_sigmoid(const Tensor<T>& x) {
   return relu6(x + T(3)) / T(6);

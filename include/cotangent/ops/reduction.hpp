@@ -195,6 +195,27 @@ inline Tensor<bool> all(const Tensor<bool>& x, std::vector<int> axes = {}, bool 
       ReduceOp::all, x, detail::reduction_axes(std::move(axes), x.rank(), "all"), keep_dims, "all");
 }
 
+/// The mean and the population variance over `axes` in one call (S4TF's moments).
+template <FloatingPoint T>
+std::pair<Tensor<T>, Tensor<T>> moments(const Tensor<T>& x, std::vector<int> axes = {},
+                                        bool keep_dims = false) {
+  auto m = mean(x, axes, true);
+  auto v = mean(square(x - m), axes, keep_dims);
+  return {keep_dims ? m : mean(x, axes, false), v};
+}
+
+/// Σxy / (‖x‖·‖y‖) over all elements (S4TF's cosineSimilarity); cosine_distance is 1 minus it.
+template <FloatingPoint T>
+Tensor<T> cosine_similarity(const Tensor<T>& x, const Tensor<T>& y) {
+  CT_CHECK(x.shape() == y.shape(), "cosine_similarity: shapes {} and {} differ", x.shape(),
+           y.shape());
+  return sum(x * y) / (sqrt(sum(square(x))) * sqrt(sum(square(y))));
+}
+template <FloatingPoint T>
+Tensor<T> cosine_distance(const Tensor<T>& x, const Tensor<T>& y) {
+  return T(1) - cosine_similarity(x, y);
+}
+
 /// Population variance (divides by N, as S4TF's variance).
 template <FloatingPoint T>
 Tensor<T> variance(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
