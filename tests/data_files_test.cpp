@@ -46,19 +46,7 @@ bool runs_unprivileged(const std::function<void()>& body) {
     body();
     return true;
   }
-  pid_t child = fork();
-  if (child == 0) {
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
-    try {
-      body();
-    } catch (...) {
-      _exit(1);
-    }
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return succeeds_in_child([] { return setgid(65534) == 0 && setuid(65534) == 0; }, body);
 }
 
 }  // namespace

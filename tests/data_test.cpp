@@ -79,20 +79,8 @@ bool runs_within(std::size_t extra, const std::function<void()>& body) {
   std::size_t used_kb = 0;
   for (std::string line; std::getline(status, line);)
     if (line.rfind("VmSize:", 0) == 0) used_kb = std::stoul(line.substr(7));
-  pid_t child = fork();
-  if (child == 0) {
-    rlimit limit{used_kb * 1024 + extra, used_kb * 1024 + extra};
-    if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(3);
-    try {
-      body();
-    } catch (...) {
-      _exit(1);
-    }
-    _exit(0);
-  }
-  int result = 0;
-  waitpid(child, &result, 0);
-  return WIFEXITED(result) && WEXITSTATUS(result) == 0;
+  rlimit limit{used_kb * 1024 + extra, used_kb * 1024 + extra};
+  return succeeds_in_child([&] { return setrlimit(RLIMIT_AS, &limit) == 0; }, body);
 }
 
 std::vector<std::uint8_t> gzip(const std::vector<std::uint8_t>& raw) {

@@ -3,6 +3,7 @@
 // (0-d, empty, broadcast, non-contiguous), then first- and second-order gradient checks.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cotangent/cotangent.hpp>
@@ -96,6 +97,25 @@ inline void check_binary(const BinaryCase& c, Device device = Device::cpu()) {
 // The elementwise tables (elementwise_test.cpp), walked by the op-coverage test too.
 extern const std::vector<UnaryCase> kUnary;
 extern const std::vector<BinaryCase> kBinary;
+
+/// Runs `body` in a forked child after `prepare` (which returns false when the child cannot be
+/// set up); true when body returned normally. What body does to the process stays in the child.
+inline bool succeeds_in_child(const std::function<bool()>& prepare,
+                              const std::function<void()>& body) {
+  pid_t child = fork();
+  if (child == 0) {
+    if (!prepare()) _exit(2);
+    try {
+      body();
+    } catch (...) {
+      _exit(1);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 /// An empty folder of its own for one test: TMPDIR/cotangent-NAME-PID.
 inline std::filesystem::path scratch_directory(const std::string& name) {

@@ -447,8 +447,9 @@ TEST(Seam, FitReadsTheDeviceOncePerLogInterval) {
   EXPECT_TRUE(std::isfinite(history[0].test_loss));
 }
 
-TEST(Seam, PhiloxFillDrawsValueByValue) {
-  // The bulk draw every backend's default uses gives value<T>(i) for each i, in any length.
+TEST(Seam, PhiloxValuesDependOnlyOnTheirIndex) {
+  // Value i read on its own (from its counter onward) is value i of the whole draw, whatever
+  // the draw's length: what lets a device compute any element independently.
   for (auto distribution : {Distribution::uniform, Distribution::normal}) {
     std::vector<float> f(13);
     std::vector<double> d(7);

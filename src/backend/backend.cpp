@@ -154,12 +154,12 @@ RawTensor Backend::activation_backward(RawTensor dy, const RawTensor& y, FusedAc
 // ---- Registry ---------------------------------------------------------------------------------
 
 namespace {
-constexpr int kOrdinals = 16;
+constexpr int kOrdinals = Device::kMaxOrdinals;
 cpu::CpuBackend cpu_backend;
 // Indexed by kind, mode and ordinal; the CPU is built in, the others register at startup.
 // Constant-initialized, so that backends registering during static initialization find it ready.
-constinit std::array<std::array<std::array<Backend*, kOrdinals>, 2>, 3> backends = [] {
-  std::array<std::array<std::array<Backend*, kOrdinals>, 2>, 3> table{};
+constinit std::array<std::array<std::array<Backend*, kOrdinals>, 2>, Device::kKinds> backends = [] {
+  std::array<std::array<std::array<Backend*, kOrdinals>, 2>, Device::kKinds> table{};
   table[0][0][0] = &cpu_backend;
   return table;
 }();

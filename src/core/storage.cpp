@@ -9,11 +9,11 @@ namespace ct {
 
 namespace {
 // Per device kind and ordinal (a lazy device's bytes are its eager device's).
-constexpr int kOrdinals = 16;
+constexpr int kOrdinals = Device::kMaxOrdinals;
 struct Counters {
   std::atomic<std::int64_t> live{0}, peak{0};
 };
-std::array<Counters, 3 * kOrdinals> counters;
+std::array<Counters, Device::kKinds * kOrdinals> counters;
 
 Counters& counters_of(Device device) {
   int ordinal = device.ordinal >= 0 && device.ordinal < kOrdinals ? device.ordinal : 0;

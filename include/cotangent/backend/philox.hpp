@@ -39,9 +39,15 @@ inline std::array<std::uint32_t, 4> block(std::uint64_t seed, std::uint64_t coun
                {std::uint32_t(seed), std::uint32_t(seed >> 32)});
 }
 
-/// Counters a draw of n values of `dtype_bytes`-byte scalars from `distribution` reserves.
+/// How many values of a draw one counter gives: four float uniforms (24 bits each), else two
+/// (53-bit uniforms, or normals from two such uniforms).
+inline std::uint64_t values_per_counter(Distribution distribution, bool is_double) {
+  return distribution == Distribution::uniform && !is_double ? 4 : 2;
+}
+
+/// Counters a draw of n values reserves.
 inline std::uint64_t counters_for(Distribution distribution, std::uint64_t n, bool is_double) {
-  std::uint64_t per = distribution == Distribution::normal || is_double ? 2 : 4;
+  std::uint64_t per = values_per_counter(distribution, is_double);
   return (n + per - 1) / per;
 }
 
@@ -51,47 +57,40 @@ inline double uniform_double(std::uint32_t hi, std::uint32_t lo) {
   return double(((std::uint64_t(hi) << 32) | lo) >> 11) * 0x1.0p-53;
 }
 
-/// Value i of a draw at `at` (computed in double; a float draw rounds it).
+/// Value j of one counter, from its block w (stream 0) and, for normals, v (stream 1).
 template <class T>
-T value(Distribution distribution, Philox at, std::uint64_t i) {
+T value_in_block(Distribution distribution, const std::array<std::uint32_t, 4>& w,
+                 const std::array<std::uint32_t, 4>& v, std::uint64_t j) {
   constexpr double kTwoPi = 6.283185307179586476925286766559;
-  if (distribution == Distribution::uniform) {
-    if constexpr (sizeof(T) == 4) {
-      return T(uniform_float(block(at.seed, at.counter + i / 4)[i % 4]));
-    } else {
-      auto w = block(at.seed, at.counter + i / 2);
-      return T(uniform_double(w[2 * (i % 2)], w[2 * (i % 2) + 1]));
-    }
-  }
-  // Box-Muller on two uniforms of one counter's half; 1 - u keeps the logarithm finite.
-  auto w = block(at.seed, at.counter + i / 2);
-  double u1 = 1.0 - uniform_double(w[2 * (i % 2)], w[2 * (i % 2) + 1]);
-  auto v = block(at.seed, at.counter + i / 2, 1);
-  double u2 = uniform_double(v[2 * (i % 2)], v[2 * (i % 2) + 1]);
-  return T(std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2));
+  if (distribution == Distribution::uniform && sizeof(T) == 4) return T(uniform_float(w[j]));
+  double u = uniform_double(w[2 * j], w[2 * j + 1]);
+  if (distribution == Distribution::uniform) return T(u);
+  // Box-Muller; 1 - u keeps the logarithm finite.
+  return T(std::sqrt(-2.0 * std::log(1.0 - u)) *
+           std::cos(kTwoPi * uniform_double(v[2 * j], v[2 * j + 1])));
 }
 
-/// Values [0, n) of a draw at `at` into `out`: value<T> for each, one block per counter.
+/// Values [0, n) of a draw at `at` into `out`, one block per counter.
 template <class T>
 void fill(Distribution distribution, Philox at, T* out, std::uint64_t n) {
-  constexpr double kTwoPi = 6.283185307179586476925286766559;
-  bool four = distribution == Distribution::uniform && sizeof(T) == 4;
-  std::uint64_t per = four ? 4 : 2;
+  std::uint64_t per = values_per_counter(distribution, sizeof(T) == 8);
+  std::array<std::uint32_t, 4> v{};
   for (std::uint64_t c = 0; c * per < n; ++c) {
     auto w = block(at.seed, at.counter + c);
-    std::array<std::uint32_t, 4> v{};
     if (distribution == Distribution::normal) v = block(at.seed, at.counter + c, 1);
-    for (std::uint64_t j = 0; j < per && c * per + j < n; ++j) {
-      T& o = out[c * per + j];
-      if (four)
-        o = T(uniform_float(w[j]));
-      else if (distribution == Distribution::uniform)
-        o = T(uniform_double(w[2 * j], w[2 * j + 1]));
-      else
-        o = T(std::sqrt(-2.0 * std::log(1.0 - uniform_double(w[2 * j], w[2 * j + 1]))) *
-              std::cos(kTwoPi * uniform_double(v[2 * j], v[2 * j + 1])));
-    }
+    for (std::uint64_t j = 0; j < per && c * per + j < n; ++j)
+      out[c * per + j] = value_in_block<T>(distribution, w, v, j);
   }
+}
+
+/// Value i of a draw at `at`: what fill writes at out[i].
+template <class T>
+T value(Distribution distribution, Philox at, std::uint64_t i) {
+  std::uint64_t per = values_per_counter(distribution, sizeof(T) == 8);
+  Philox from{at.seed, at.counter + i / per};
+  T out[4];
+  fill<T>(distribution, from, out, i % per + 1);
+  return out[i % per];
 }
 
 }  // namespace philox

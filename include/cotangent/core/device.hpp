@@ -12,6 +12,8 @@ struct Device {
   Kind kind = Kind::cpu;
   int ordinal = 0;
   Mode mode = Mode::eager;
+  /// Kinds, and ordinals per kind, that registries and memory statistics make room for.
+  static constexpr int kKinds = 3, kMaxOrdinals = 16;
 
   /// The eager CPU device, where tensors live unless told otherwise.
   static constexpr Device cpu() { return {}; }
