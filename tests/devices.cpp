@@ -99,12 +99,13 @@ namespace {
 }  // namespace
 
 std::vector<Device> devices() {
-  return {Device::cpu(), reference_device(), defaults_only_device()};
+  return {Device::cpu(), reference_device(), defaults_only_device(), Device::default_lazy()};
 }
 
 std::string device_name(const ::testing::TestParamInfo<Device>& info) {
   if (info.param == reference_device()) return "reference";
   if (info.param == defaults_only_device()) return "defaults_only";
+  if (info.param == Device::default_lazy()) return "lazy";
   return "cpu";
 }
 

@@ -50,9 +50,10 @@ ReferenceBackend& defaults_only_backend();
 inline Device reference_device() { return Device::reference(0); }
 inline Device defaults_only_device() { return Device::reference(1); }
 
-/// The devices the op tables run on: the CPU, the reference device and DefaultsOnly.
+/// The devices the op tables run on: the CPU, the reference device, DefaultsOnly and the lazy
+/// device (compiled programs).
 std::vector<Device> devices();
-/// A test-name suffix for a device parameter: cpu, reference, defaults_only.
+/// A test-name suffix for a device parameter: cpu, reference, defaults_only, lazy.
 std::string device_name(const ::testing::TestParamInfo<Device>& info);
 
 }  // namespace ct::testing

@@ -12,6 +12,7 @@
 
 #include "cotangent/backend/forwarding.hpp"
 #include "cpu/cpu_backend.hpp"
+#include "lazy/lazy_backend.hpp"
 
 namespace ct {
 
@@ -156,11 +157,14 @@ RawTensor Backend::activation_backward(RawTensor dy, const RawTensor& y, FusedAc
 namespace {
 constexpr int kOrdinals = Device::kMaxOrdinals;
 cpu::CpuBackend cpu_backend;
+// The lazy device records on the CPU and runs its compiled programs on the CPU's memory.
+lazy::LazyBackend lazy_cpu_backend(Device::default_lazy(), cpu_backend);
 // Indexed by kind, mode and ordinal; the CPU is built in, the others register at startup.
 // Constant-initialized, so that backends registering during static initialization find it ready.
 constinit std::array<std::array<std::array<Backend*, kOrdinals>, 2>, Device::kKinds> backends = [] {
   std::array<std::array<std::array<Backend*, kOrdinals>, 2>, Device::kKinds> table{};
   table[0][0][0] = &cpu_backend;
+  table[0][1][0] = &lazy_cpu_backend;
   return table;
 }();
 

@@ -21,7 +21,9 @@ Counters& counters_of(Device device) {
 }
 }  // namespace
 
-Storage::Storage(Device device, std::size_t nbytes) : device_(device), nbytes_(nbytes) {
+Storage::Storage(Device device, std::size_t nbytes, Counted counted)
+    : device_(device), nbytes_(nbytes), counted_(counted) {
+  if (counted == Counted::no) return;
   Counters& c = counters_of(device);
   auto now =
       c.live.fetch_add(std::int64_t(nbytes), std::memory_order_relaxed) + std::int64_t(nbytes);
@@ -31,6 +33,7 @@ Storage::Storage(Device device, std::size_t nbytes) : device_(device), nbytes_(n
 }
 
 Storage::~Storage() {
+  if (counted_ == Counted::no) return;
   counters_of(device_).live.fetch_sub(std::int64_t(nbytes_), std::memory_order_relaxed);
 }
 

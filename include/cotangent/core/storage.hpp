@@ -15,7 +15,10 @@ namespace ct {
 /// allocator that made it (a pool, a stream-ordered allocator, or nothing yet for a lazy value).
 class Storage {
  public:
-  Storage(Device device, std::size_t nbytes);
+  /// Whether the bytes count in memory_stats: not for a lazy tensor, whose bytes are counted
+  /// where its computed buffer lives.
+  enum class Counted : bool { no, yes };
+  Storage(Device device, std::size_t nbytes, Counted counted = Counted::yes);
   virtual ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -29,6 +32,7 @@ class Storage {
  private:
   Device device_;
   std::size_t nbytes_;
+  Counted counted_;
 };
 
 /// Bytes of tensor storage on a device alive now and at most since the last reset (all threads).
