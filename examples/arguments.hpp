@@ -1,21 +1,43 @@
 #pragma once
-// The examples' one argument, EPOCHS: a whole number from 1 up, or the default.
+// The examples' arguments: [EPOCHS] [--device cpu|lazy]. EPOCHS is a whole number from 1 up;
+// --device lazy runs the same code traced, fused and compiled (S4TF's X10).
+#include <cotangent/core/device.hpp>
 #include <cotangent/core/error.hpp>
 
 #include <charconv>
 #include <cstring>
+#include <string_view>
 
 namespace examples {
 
-inline int epochs(int argc, char** argv, int fallback = 12) {
-  CT_CHECK_AS(ValueError, argc <= 2, "usage: {} [EPOCHS]", argv[0]);
-  if (argc < 2) return fallback;
-  int n = 0;
-  const char* end = argv[1] + std::strlen(argv[1]);
-  auto [at, error] = std::from_chars(argv[1], end, n);
-  CT_CHECK_AS(ValueError, error == std::errc() && at == end && n >= 1,
-              "EPOCHS '{}' is not a whole number from 1 up (usage: {} [EPOCHS])", argv[1], argv[0]);
-  return n;
+struct Arguments {
+  int epochs = 12;
+  ct::Device device = ct::Device::cpu();
+};
+
+inline Arguments parse(int argc, char** argv, int default_epochs = 12) {
+  Arguments parsed{default_epochs};
+  const char* usage = "[EPOCHS] [--device cpu|lazy]";
+  bool have_epochs = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--device") {
+      CT_CHECK_AS(ValueError, i + 1 < argc, "--device needs cpu or lazy (usage: {} {})", argv[0],
+                  usage);
+      std::string_view name = argv[++i];
+      CT_CHECK_AS(ValueError, name == "cpu" || name == "lazy",
+                  "--device {}: not one of cpu, lazy (usage: {} {})", name, argv[0], usage);
+      parsed.device = name == "lazy" ? ct::Device::default_lazy() : ct::Device::cpu();
+      continue;
+    }
+    CT_CHECK_AS(ValueError, !have_epochs && !arg.starts_with("--"), "usage: {} {}", argv[0], usage);
+    const char* end = argv[i] + arg.size();
+    auto [at, error] = std::from_chars(argv[i], end, parsed.epochs);
+    CT_CHECK_AS(ValueError, error == std::errc() && at == end && parsed.epochs >= 1,
+                "EPOCHS '{}' is not a whole number from 1 up (usage: {} {})", arg, argv[0], usage);
+    have_epochs = true;
+  }
+  return parsed;
 }
 
 }  // namespace examples

@@ -26,21 +26,27 @@ struct CNN {
 
 int main(int argc, char** argv) try {
   ct::choose_openmp_waiting(argv);  // a short spin: see cotangent/backend/threads.hpp
-  int epochs = examples::epochs(argc, argv);
+  auto [epochs, device] = examples::parse(argc, argv);
   auto dataset = MNIST(/*batch_size=*/128);  // downloads, verifies, caches
   CNN model;
+  move(model, device);  // as the talk's `model.move(to: device)`
   SGD optimizer(model, {.learning_rate = 0.1});
   for (auto [epoch, batches] : enumerate(dataset.training_epochs(epochs))) {
     Context::local().learning_phase = LearningPhase::training;
-    for (auto& [images, labels] : batches) {
+    for (auto& [host_images, host_labels] : batches) {
+      auto images = to(host_images, device);
+      auto labels = to(host_labels, device);
       auto [loss, grad] = value_with_gradient(
           model, [&](const CNN& m) { return softmax_cross_entropy(m(images), labels); });
       optimizer.update(model, grad);  // grad has type CNN: grad.conv1a.filter …
+      lazy_tensor_barrier(device);    // the step as one compiled program (no-op on the CPU)
     }
     Context::local().learning_phase = LearningPhase::inference;
     float test_loss_sum = 0;
     std::int64_t correct = 0, total = 0;
-    for (auto& [images, labels] : dataset.validation()) {
+    for (auto& [host_images, host_labels] : dataset.validation()) {
+      auto images = to(host_images, device);
+      auto labels = to(host_labels, device);
       auto logits = model(images);
       test_loss_sum += softmax_cross_entropy(logits, labels, Reduction::sum).scalar();
       correct +=
@@ -50,6 +56,7 @@ int main(int argc, char** argv) try {
     std::cout << "Epoch " << epoch + 1 << ": test loss " << test_loss_sum / float(total)
               << ", accuracy " << 100.0 * double(correct) / double(total) << "%" << std::endl;
   }
+  if (device.mode == Device::Mode::lazy) std::cout << lazy::metrics_summary() << std::endl;
 } catch (const std::exception& e) {
   std::cerr << argv[0] << ": " << e.what() << std::endl;
   return 1;

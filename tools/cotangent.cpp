@@ -48,7 +48,13 @@ cli::Options train_options() {
        {"optimizer", Kind::choice, "sgd|adam  (default sgd)", 0, 0, false, {"sgd", "adam"}},
        {"learning-rate", Kind::number, "LR  (default 0.1 for sgd, 0.001 for adam)", 0, 1e3, true},
        {"seed", Kind::integer, "S  initialization and shuffling (default 1)", 0, kLargest},
-       {"device", Kind::choice, "cpu  (default cpu)", 0, 0, false, {"cpu"}},
+       {"device",
+        Kind::choice,
+        "cpu|lazy  (default cpu; lazy: traced, fused and compiled)",
+        0,
+        0,
+        false,
+        {"cpu", "lazy"}},
        {"threads", Kind::integer, "N  CPU threads (default: one per core)", 1, 4096},
        {"output", Kind::text,
         "DIR  where summary.json, metrics.csv and checkpoints go (default runs/MODEL-DATASET)"},
@@ -261,6 +267,8 @@ int run_training(const cli::Options& args, const std::string& model_name) {
   default_generator().reseed(run.seed);
   Context::local().random.reseed(run.seed + 1);
   Model model;
+  Device device = args.text("device", "cpu") == "lazy" ? Device::default_lazy() : Device::cpu();
+  move(model, device);
   std::cout << "Training " << model_name << " on " << run.dataset << ": " << images
             << " training and " << dataset.test().count << " test images, batch " << run.batch_size
             << ", " << run.optimizer << " with learning rate " << run.learning_rate << ", seed "
@@ -349,6 +357,7 @@ int run_training(const cli::Options& args, const std::string& model_name) {
   }
   run.status = "completed";
   train::write_reports(output, history, run);
+  if (device.mode == Device::Mode::lazy) std::cout << lazy::metrics_summary() << std::endl;
   std::cout << "Final test accuracy " << std::fixed << std::setprecision(2)
             << 100 * history.back().test_accuracy << "%; wrote "
             << (output / "summary.json").string() << " and " << (output / "metrics.csv").string()

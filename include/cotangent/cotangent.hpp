@@ -2,6 +2,7 @@
 // cotangent: differentiable programming in C++20, after Swift for TensorFlow.
 #include "cotangent/autodiff/check.hpp"
 #include "cotangent/backend/cpu.hpp"
+#include "cotangent/backend/lazy.hpp"
 #include "cotangent/backend/threads.hpp"
 #include "cotangent/data/datasets.hpp"
 #include "cotangent/nn/activations.hpp"

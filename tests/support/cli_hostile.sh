@@ -127,6 +127,12 @@ for bad in abc 0 -2 12abc; do
     echo "FAIL: $example $bad -> exit $rc: $out"; failures=$((failures + 1))
   fi
 done
+for bad in "--device gpu" "--device" "1 2" "--devices lazy"; do
+  out=$("$example" $bad 2>&1); rc=$?
+  if [ "$rc" -ne 1 ] || [[ "$out" != *"usage: "* ]]; then
+    echo "FAIL: $example $bad -> exit $rc: $out"; failures=$((failures + 1))
+  fi
+done
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures hostile inputs were not handled"

@@ -58,6 +58,9 @@ void reset_metrics();
 std::string metrics_report();
 /// One line: compiles, cache hits, barriers, time.
 std::string metrics_summary();
+/// Forgets the programs compiled in this process, as a new process would start: the next
+/// barrier of each graph loads it from the disk cache (for tests and compile-time benchmarks).
+void clear_program_cache();
 
 }  // namespace lazy
 

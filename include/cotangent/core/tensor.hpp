@@ -3,6 +3,7 @@
 // Copies share storage; every op returns a new tensor, so a change to one never shows in another.
 #include <memory>
 #include <ostream>
+#include <source_location>
 #include <vector>
 
 #include "cotangent/core/storage.hpp"
@@ -64,12 +65,15 @@ class Tensor : public AnyTensor {
   /// The same values copied to `device`: S4TF's Tensor(copying:to:).
   Tensor(const Tensor& other, Device device);
 
+  // Host reads wait for the device (an implicit barrier on the lazy device, counted against
+  // `site`: the caller's line).
   /// All values in row-major order, copied to the host: S4TF's `scalars`.
-  std::vector<T> scalars() const;
+  std::vector<T> scalars(std::source_location site = std::source_location::current()) const;
   /// The single value of a one-element tensor: S4TF's `scalarized()`.
-  T scalar() const;
+  T scalar(std::source_location site = std::source_location::current()) const;
   /// The value at a full index: x.at({1, 2}).
-  T at(std::initializer_list<std::int64_t> index) const;
+  T at(std::initializer_list<std::int64_t> index,
+       std::source_location site = std::source_location::current()) const;
 
   // S4TF's method forms; each is the free function of the same meaning.
   Tensor reshaped(const Shape& shape) const;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cotangent/backend/lazy.hpp"
 #include "cotangent/ops/shape.hpp"
 
 namespace ct {
@@ -222,9 +223,10 @@ Tensor<T>::Tensor(AnyTensor any) : AnyTensor(std::move(any)) {
 /// The same values on `device` (S4TF's Tensor(copying:to:)); the tensor itself when already
 /// there. Not recorded: a copy between devices starts a new computation.
 template <Scalar T>
-Tensor<T> to(const Tensor<T>& x, Device device) {
+Tensor<T> to(const Tensor<T>& x, Device device,
+             std::source_location site = std::source_location::current()) {
   if (!x.defined() || x.device() == device) return x;
-  return Tensor<T>(x.scalars(), x.shape(), device);
+  return Tensor<T>(x.scalars(site), x.shape(), device);
 }
 
 template <Scalar T>
@@ -232,10 +234,11 @@ Tensor<T>::Tensor(const Tensor& other, Device device) : Tensor(to(other, device)
 
 /// Host reads happen here and nowhere else in ops/: each is a sync point of the device.
 template <Scalar T>
-std::vector<T> Tensor<T>::scalars() const {
+std::vector<T> Tensor<T>::scalars(std::source_location site) const {
   CT_CHECK_AS(ValueError, defined(), "scalars: the tensor is undefined");
   Tensor dense = raw().is_contiguous() ? *this : contiguous(*this);
   Backend& backend = backend_for(device());
+  detail::note_host_read_site(site);
   if constexpr (std::same_as<T, bool>) {
     std::vector<std::uint8_t> bytes(scalar_count());
     if (!bytes.empty()) backend.read(dense.raw(), bytes.data());
@@ -248,17 +251,17 @@ std::vector<T> Tensor<T>::scalars() const {
 }
 
 template <Scalar T>
-T Tensor<T>::scalar() const {
+T Tensor<T>::scalar(std::source_location site) const {
   CT_CHECK_AS(ValueError, defined(),
               "scalar: the tensor is undefined (default-constructed or moved from): it holds no "
               "value");
   CT_CHECK(scalar_count() == 1, "scalar: tensor of shape {} holds {} values, not exactly one",
            shape(), scalar_count());
-  return scalars()[0];
+  return scalars(site)[0];
 }
 
 template <Scalar T>
-T Tensor<T>::at(std::initializer_list<std::int64_t> index) const {
+T Tensor<T>::at(std::initializer_list<std::int64_t> index, std::source_location site) const {
   CT_CHECK_AS(IndexError, int(index.size()) == rank(), "at: {} indices for shape {}", index.size(),
               shape());
   std::vector<Range> r;
@@ -270,7 +273,7 @@ T Tensor<T>::at(std::initializer_list<std::int64_t> index) const {
     std::int64_t p = i < 0 ? i + n : i;
     r.push_back({p, p + 1});
   }
-  return slice(*this, r).scalar();
+  return slice(*this, r).scalar(site);
 }
 
 template <FloatingPoint T>

@@ -90,6 +90,7 @@ std::pair<double, double> evaluate(const Model& model, const data::ImageDataset&
     auto labels = to(host_labels, device);
     auto logits = model(images);
     sums.add(logits, labels, softmax_cross_entropy(logits, labels, Reduction::sum));
+    lazy_tensor_barrier(device);  // one program per batch (a no-op on eager devices)
     seen += labels.shape(0);
   }
   double loss_sum = 0;
@@ -149,6 +150,8 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
         });
         std::int64_t n = labels.shape(0);
         sums.add(logits, labels, loss * float(n));
+        // The step (forward, backward, update, sums) as one program on the lazy device.
+        lazy_tensor_barrier(device);
         seen += n;
         ++done;
         bool checkpoint = options.checkpoint_every > 0 && options.on_checkpoint &&

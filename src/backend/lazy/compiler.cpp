@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -92,15 +93,19 @@ std::string temporary_suffix() {
   return suffix;
 }
 
-/// The compiler's first line of --version: part of the cache key. Empty when none runs.
-const std::string& compiler_identity() {
-  static const std::string identity = [] {
-    fs::path log = fs::temp_directory_path() / (".cotangent-cxx-version" + temporary_suffix());
-    ProcessResult r = run_process({compiler(), "--version"}, log);
-    if (!r.started || r.status != 0) return std::string();
-    return r.output.substr(0, r.output.find('\n'));
-  }();
-  return identity;
+/// The compiler's first line of --version: part of the cache key. Empty when none runs. Asked
+/// once per compiler name (CT_LAZY_CXX may change between graphs).
+std::string compiler_identity() {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> known;
+  std::string cxx = compiler();
+  std::lock_guard lock(mutex);
+  if (auto it = known.find(cxx); it != known.end()) return it->second;
+  fs::path log = fs::temp_directory_path() / (".cotangent-cxx-version" + temporary_suffix());
+  ProcessResult r = run_process({cxx, "--version"}, log);
+  std::string identity =
+      r.started && r.status == 0 ? r.output.substr(0, r.output.find('\n')) : std::string();
+  return known[cxx] = identity;
 }
 
 /// The CPU model and feature flags: -march=native code is only valid on the same kind of CPU.

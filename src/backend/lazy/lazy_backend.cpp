@@ -73,6 +73,13 @@ constexpr std::string_view kCompareDomains[] = {
 #undef CT_COMPARE
 };
 
+/// Seconds with millisecond digits: "0.042".
+std::string seconds(double s) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", s);
+  return text;
+}
+
 std::string site_name(const std::source_location& site) {
   std::string_view file = site.file_name();
   if (auto slash = file.rfind('/'); slash != std::string_view::npos) file.remove_prefix(slash + 1);
@@ -412,6 +419,11 @@ void LazyBackend::barrier(bool is_explicit, const std::string& site) {
   barrier_locked(is_explicit, site);
 }
 
+void LazyBackend::clear_program_cache() {
+  std::lock_guard lock(mutex_);
+  cache_ = {};
+}
+
 void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
   std::vector<std::shared_ptr<LazyStorage>> pending;
   std::vector<NodePtr> roots;
@@ -447,7 +459,6 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
       std::vector<std::string> lines = describe(g);
       std::vector<std::string>& last = cache_.last_graph(site);
       std::string reason = first_difference(last, lines);
-      last = lines;
       if (flag("CT_ASSERT_NO_COMPILE"))
         throw Error(detail::format(
             "lazy device: a compile at {} while CT_ASSERT_NO_COMPILE=1 forbids one ({})", site,
@@ -463,6 +474,7 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
       }
       BuildReport report;
       program = build_program(g, codegen, report);
+      last = std::move(lines);
       cache_.insert(g.hash, program);
       CompileRecord record{site,
                            reason,
@@ -473,20 +485,22 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
                            program->externs};
       if (flag("CT_LAZY_LOG"))
         std::cerr << detail::format(
-            "cotangent lazy: compiled {} nodes into {} kernels and {} externs in {:.3} s{} at {} "
+            "cotangent lazy: compiled {} nodes into {} kernels and {} externs in {} s{} at {} "
             "({})\n",
-            record.nodes, record.kernels, record.externs, record.seconds,
+            record.nodes, record.kernels, record.externs, seconds(record.seconds),
             record.from_disk ? " (disk cache)" : "", site, reason);
       if (const char* dump = std::getenv("CT_LAZY_DUMP"); dump && *dump) {
         std::string text;
-        for (const std::string& line : lines) text += line + "\n";
-        std::string name = detail::format("graph-{:016x}{:016x}", g.hash.hi, g.hash.lo);
-        write_file_atomically(std::filesystem::path(dump) / (name + ".txt"), text.data(),
-                              text.size());
+        for (const std::string& line : last) text += line + "\n";
+        char name[48];
+        std::snprintf(name, sizeof name, "graph-%016llx%016llx", (unsigned long long)g.hash.hi,
+                      (unsigned long long)g.hash.lo);
+        write_file_atomically(std::filesystem::path(dump) / (std::string(name) + ".txt"),
+                              text.data(), text.size());
         if (!program->source_path.empty()) {
           auto source = read_bytes(program->source_path);
-          write_file_atomically(std::filesystem::path(dump) / (name + ".cpp"), source.data(),
-                                source.size());
+          write_file_atomically(std::filesystem::path(dump) / (std::string(name) + ".cpp"),
+                                source.data(), source.size());
         }
       }
       std::lock_guard lock(state().mutex);
@@ -516,6 +530,11 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
 // ---- Metrics
 // -------------------------------------------------------------------------------------
 
+void clear_program_cache() {
+  auto* lazy = dynamic_cast<LazyBackend*>(&backend_for(Device::default_lazy()));
+  if (lazy) lazy->clear_program_cache();
+}
+
 Metrics metrics() {
   std::lock_guard lock(state().mutex);
   Metrics m = state().m;
@@ -536,10 +555,10 @@ std::string metrics_summary() {
   Metrics m = metrics();
   return detail::format(
       "lazy device: {} traced ops, {} compiles ({} from the disk cache, {} compiled), {} cache "
-      "hits, {} explicit and {} implicit barriers, compile {:.2f} s, execute {:.2f} s",
+      "hits, {} explicit and {} implicit barriers, compile {} s, execute {} s",
       m.traced_ops, m.memory_cache_misses, m.disk_cache_hits, m.disk_cache_misses,
-      m.memory_cache_hits, m.explicit_barriers, m.implicit_barriers, m.compile_seconds,
-      m.execute_seconds);
+      m.memory_cache_hits, m.explicit_barriers, m.implicit_barriers, seconds(m.compile_seconds),
+      seconds(m.execute_seconds));
 }
 
 std::string metrics_report() {
@@ -551,8 +570,8 @@ std::string metrics_report() {
   out << "MemoryCacheHits: " << m.memory_cache_hits
       << "\nMemoryCacheMisses: " << m.memory_cache_misses
       << "\nDiskCacheHits: " << m.disk_cache_hits << "\nDiskCacheMisses: " << m.disk_cache_misses
-      << detail::format("\nCompileSeconds: {:.3f}\nExecuteSeconds: {:.3f}\n", m.compile_seconds,
-                        m.execute_seconds)
+      << detail::format("\nCompileSeconds: {}\nExecuteSeconds: {}\n", seconds(m.compile_seconds),
+                        seconds(m.execute_seconds))
       << "KernelsRun: " << m.kernels_run << "\nExterns:";
   for (const auto& [op, n] : m.externs) out << ' ' << op_name(op) << '=' << n;
   out << "\nFallbacks:";
@@ -560,8 +579,8 @@ std::string metrics_report() {
   if (m.fallbacks.empty()) out << " none";
   out << "\nCompiles:\n";
   for (const CompileRecord& c : m.compiles)
-    out << detail::format("  {} ({:.3f} s{}, {} nodes, {} kernels, {} externs): {}\n", c.site,
-                          c.seconds, c.from_disk ? ", disk cache" : "", c.nodes, c.kernels,
+    out << detail::format("  {} ({} s{}, {} nodes, {} kernels, {} externs): {}\n", c.site,
+                          seconds(c.seconds), c.from_disk ? ", disk cache" : "", c.nodes, c.kernels,
                           c.externs, c.reason);
   return out.str();
 }

@@ -36,6 +36,8 @@ class LazyBackend final : public Backend {
 
   /// Computes every live pending tensor; `site` says where and why (for the metrics).
   void barrier(bool is_explicit, const std::string& site);
+  /// Forgets the compiled programs (the disk cache stays).
+  void clear_program_cache();
 
   std::shared_ptr<Storage> allocate(std::size_t nbytes) override;
   void write(const RawTensor& dst, const void* host) override;
