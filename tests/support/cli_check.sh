@@ -40,6 +40,16 @@ grep -q "accuracy" "$work/evaluate.log"
 accuracy=$(sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' "$work/evaluate.log")
 awk -v a="$accuracy" 'BEGIN { exit !(a > 70) }'
 
+# The same run on the lazy device: compiled programs, the same checkpoint format, and accuracy
+# within a point of eager's (summation order differs); a summary line of what was compiled.
+"$cli" train "${common[@]}" --epochs 2 --device lazy --output "$work/lazy" > "$work/lazy.log"
+grep -q "lazy device: .* compiles" "$work/lazy.log"
+python3 - "$work/straight/summary.json" "$work/lazy/summary.json" <<'PY'
+import json, sys
+eager, lazy = (json.load(open(p))["final_test_accuracy"] for p in sys.argv[1:])
+assert abs(eager - lazy) <= 0.01, f"lazy accuracy {lazy} vs eager {eager}"
+PY
+
 # Bad input is a clear error, not a crash.
 if "$cli" train --model nope > "$work/bad.log" 2>&1; then exit 1; fi
 grep -q "not one of mlp, cnn, lenet" "$work/bad.log"

@@ -1,6 +1,8 @@
 #include "codegen.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <unordered_map>
 #include <sstream>
 
 #include "cotangent/core/error.hpp"
@@ -14,6 +16,8 @@ namespace {
 constexpr int kMaxInlineDepth = 48;
 /// Loops at least this long run on every thread; shorter ones on one.
 constexpr std::int64_t kParallelWork = 1 << 15;
+/// Elements per tile of an elementwise kernel: its stage arrays stay in the L1 cache.
+constexpr std::int64_t kTile = 256;
 
 bool is_cheap(Op op) { return op == Op::fill || op == Op::iota; }
 
@@ -117,12 +121,7 @@ class KernelWriter {
     if (is_reduce(r.op)) {
       out << reduction(root);
     } else {
-      std::int64_t n = r.count();
-      std::string v = value(root, "i", 2);
-      out << (n >= kParallelWork ? "#pragma omp parallel for simd schedule(static)\n"
-                                 : "#pragma omp simd\n");
-      out << "  for (long i = 0; i < " << n << "; ++i) {\n"
-          << body_.str() << "    out[i] = " << v << ";\n  }\n";
+      out << elementwise(root);
     }
     out << "}\n";
     return out.str();
@@ -168,55 +167,104 @@ class KernelWriter {
     return x;
   }
 
-  /// The value of generated node `m` at its flat index `index`.
-  std::string value(int m, const std::string& index, int indent) {
+  /// The expression of generated node `m`'s element at flat `index`, from its operands'
+  /// elements (`contiguous` passes its one operand through).
+  std::string expression(int m, const std::vector<std::string>& a, const std::string& index) {
     const Node& n = *g_.nodes[m];
     const char* t = ctype(n.dtype);
-    std::string j = fresh("j");
-    emit(indent, detail::format("const long {} = {};", j, index));
-    auto define = [&](const char* type, const std::string& expr) {
-      std::string v = fresh("v");
-      emit(indent, detail::format("const {} {} = {};", type, v, expr));
-      return v;
-    };
-    if (is_unary(n.op))
-      return define(
-          t, detail::format("u_{}<{}>({})", kUnaryNames[n.sub], t, operand(m, 0, j, indent)));
-    if (is_binary(n.op)) {
-      std::string a = operand(m, 0, j, indent), b = operand(m, 1, j, indent);
-      return define(t, detail::format("b_{}<{}>({}, {})", kBinaryNames[n.sub], t, a, b));
-    }
-    if (is_compare(n.op)) {
-      std::string a = operand(m, 0, j, indent), b = operand(m, 1, j, indent);
-      return define("bool", detail::format("c_{}<{}>({}, {})", kCompareNames[n.sub],
-                                           ctype(n.operands[0].dtype), a, b));
-    }
+    if (is_unary(n.op)) return detail::format("u_{}<{}>({})", kUnaryNames[n.sub], t, a[0]);
+    if (is_binary(n.op))
+      return detail::format("b_{}<{}>({}, {})", kBinaryNames[n.sub], t, a[0], a[1]);
+    if (is_compare(n.op))
+      return detail::format("c_{}<{}>({}, {})", kCompareNames[n.sub], ctype(n.operands[0].dtype),
+                            a[0], a[1]);
     switch (n.op) {
       case Op::fill:
-        return n.has_runtime_scalar ? define(t, detail::format("{}(s[{}])", t, m))
+        return n.has_runtime_scalar ? detail::format("{}(s[{}])", t, m)
                                     : literal(n.dtype, double(n.ints[1]));
       case Op::iota: {
         int axis = int(n.ints[0]);
         std::int64_t inner = contiguous_strides(n.shape)[axis];
-        return define(t, detail::format("{}(({} / {}) % {})", t, j, inner, n.shape[axis]));
+        return detail::format("{}(({} / {}) % {})", t, index, inner, n.shape[axis]);
       }
-      case Op::select: {
-        std::string c = operand(m, 0, j, indent), a = operand(m, 1, j, indent),
-                    b = operand(m, 2, j, indent);
-        return define(t, detail::format("{} ? {} : {}", c, a, b));
-      }
-      case Op::cast: {
-        std::string x = operand(m, 0, j, indent);
+      case Op::select:
+        return detail::format("({} ? {} : {})", a[0], a[1], a[2]);
+      case Op::cast:
         if (n.dtype == DType::boolean)
-          return define(t, detail::format("{} != {}(0)", x, ctype(n.operands[0].dtype)));
-        return define(t, detail::format("static_cast<{}>({})", t, x));
-      }
+          return detail::format("({} != {}(0))", a[0], ctype(n.operands[0].dtype));
+        return detail::format("static_cast<{}>({})", t, a[0]);
       case Op::contiguous:
-        return operand(m, 0, j, indent);
+        return a[0];
       default:
         throw Error(
             detail::format("lazy device: cannot render {} (an internal error)", op_name(n.op)));
     }
+  }
+
+  /// The value of generated node `m` at its flat index `index`, as statements (in reductions).
+  std::string value(int m, const std::string& index, int indent) {
+    const Node& n = *g_.nodes[m];
+    std::string j = fresh("j");
+    emit(indent, detail::format("const long {} = {};", j, index));
+    std::vector<std::string> a;
+    for (std::size_t k = 0; k < n.operands.size(); ++k) a.push_back(operand(m, k, j, indent));
+    std::string v = fresh("v");
+    emit(indent, detail::format("const {} {} = {};", ctype(n.dtype), v, expression(m, a, j)));
+    return v;
+  }
+
+  /// An elementwise kernel, in tiles: each inlined node is one loop over the tile into a small
+  /// array, so that a chain of costly calls (tanh, exp) runs as many independent calls side by
+  /// side, as separate eager kernels would, rather than one long dependent chain per element.
+  std::string elementwise(int root) {
+    const Node& r = *g_.nodes[root];
+    std::int64_t total = r.count();
+    // Each inlined node's flat index as an expression of the root's index i; post-order.
+    std::vector<int> order;
+    std::unordered_map<int, std::string> index_of{{root, "i"}};
+    std::function<void(int)> visit = [&](int m) {
+      const Node& n = *g_.nodes[m];
+      for (const View& v : n.operands) {
+        int j = g_.number.at(v.node.get());
+        if (plan_.realized[j] || is_cheap(g_.nodes[j]->op)) continue;
+        index_of[j] = view_index(index_of[m], n.shape, v);
+        visit(j);
+      }
+      order.push_back(m);
+    };
+    visit(root);
+    // An operand's element: a buffer read, an earlier stage's array, or a constant or index.
+    std::function<std::string(int, std::size_t)> operand_of = [&](int m, std::size_t k) {
+      const Node& n = *g_.nodes[m];
+      const View& v = n.operands[k];
+      int j = g_.number.at(v.node.get());
+      std::string index = view_index(index_of[m], n.shape, v);
+      if (plan_.realized[j])
+        return detail::format("static_cast<const {}*>(b[{}])[{}]", ctype(v.dtype), j, index);
+      if (is_cheap(g_.nodes[j]->op)) {
+        std::vector<std::string> none;
+        for (std::size_t q = 0; q < g_.nodes[j]->operands.size(); ++q) none.push_back("");
+        return expression(j, none, index);
+      }
+      return "v" + std::to_string(j) + "[e]";
+    };
+    std::ostringstream out;
+    if (total >= kParallelWork) out << "#pragma omp parallel for schedule(static)\n";
+    out << "  for (long t = 0; t < " << total << "; t += " << kTile << ") {\n"
+        << "    const long n = " << total << " - t < " << kTile << " ? " << total
+        << " - t : " << kTile << ";\n";
+    for (int m : order) {
+      const Node& n = *g_.nodes[m];
+      std::vector<std::string> a;
+      for (std::size_t k = 0; k < n.operands.size(); ++k) a.push_back(operand_of(m, k));
+      std::string target = m == root ? "out[i]" : "v" + std::to_string(m) + "[e]";
+      if (m != root) out << "    " << ctype(n.dtype) << " v" << m << "[" << kTile << "];\n";
+      out << "#pragma omp simd\n    for (long e = 0; e < n; ++e) {\n      const long i = t + e;\n"
+          << "      (void)i;\n      " << target << " = " << expression(m, a, index_of[m])
+          << ";\n    }\n";
+    }
+    out << "  }\n";
+    return out.str();
   }
 
   /// A reduction kernel: per output element, a fold over the reduced coordinates.

@@ -412,6 +412,31 @@ RawTensor LazyBackend::pad_backward(const RawTensor& dy, std::span<const std::in
   return record(std::move(n));
 }
 
+RawTensor LazyBackend::linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
+                              FusedActivation activation) {
+  CT_CHECK(x.rank() == 2 && w.rank() == 2 && x.shape[1] == w.shape[0],
+           "linear: {} · {} needs [M, K] · [K, N]", x.shape, w.shape);
+  Node n = op_node(Op::linear, x.dtype, {x.shape[0], w.shape[1]}, {view_of(x), view_of(w)});
+  if (bias) n.operands.push_back(view_of(*bias));
+  n.sub = std::uint8_t(activation);
+  return record(std::move(n));
+}
+
+RawTensor LazyBackend::conv2d_activation(const RawTensor& input, const RawTensor& filter,
+                                         const Window2D& w, bool depthwise, const RawTensor* bias,
+                                         FusedActivation activation) {
+  CT_CHECK(input.rank() == 4 && filter.rank() == 4, "conv2d: input {} and filter {}", input.shape,
+           filter.shape);
+  std::int64_t channels = depthwise ? filter.shape[2] * filter.shape[3] : filter.shape[3];
+  Node n = op_node(Op::conv2d_activation, input.dtype, {input.shape[0], w.out_h, w.out_w, channels},
+                   {view_of(input), view_of(filter)});
+  if (bias) n.operands.push_back(view_of(*bias));
+  n.sub = std::uint8_t(activation);
+  n.window = w;
+  n.ints = {depthwise};
+  return record(std::move(n));
+}
+
 // ---- The barrier -------------------------------------------------------------------------------
 
 void LazyBackend::barrier(bool is_explicit, const std::string& site) {

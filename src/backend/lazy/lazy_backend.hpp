@@ -80,6 +80,14 @@ class LazyBackend final : public Backend {
                 std::span<const std::int64_t> after, PadMode mode, double value) override;
   RawTensor pad_backward(const RawTensor& dy, std::span<const std::int64_t> before,
                          std::span<const std::int64_t> after, PadMode mode) override;
+  // GEMM and convolution with their bias and activation run as one extern: the inner
+  // backend's fused kernels (oneDNN post-ops) beat a separate pass.
+  RawTensor linear(const RawTensor& x, const RawTensor& w, const RawTensor* bias,
+                   FusedActivation activation) override;
+  RawTensor conv2d_activation(const RawTensor& input, const RawTensor& filter, const Window2D& w,
+                              bool depthwise, const RawTensor* bias,
+                              FusedActivation activation) override;
+  bool fuses(Op op) const override { return op == Op::linear || op == Op::conv2d_activation; }
 
  private:
   /// A new tensor computed by `node` once a barrier runs; registered as live.

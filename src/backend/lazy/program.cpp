@@ -49,6 +49,11 @@ RawTensor run_node(Backend& inner, const Node& n, std::span<const RawTensor> in,
       return inner.pool2d_backward(PoolKind(n.sub), in[0], in[1], n.window);
     case Op::max_pool2d_select:
       return inner.max_pool2d_select(in[0], in[1], n.window);
+    case Op::linear:
+      return inner.linear(in[0], in[1], in.size() > 2 ? &in[2] : nullptr, FusedActivation(n.sub));
+    case Op::conv2d_activation:
+      return inner.conv2d_activation(in[0], in[1], n.window, n.ints[0],
+                                     in.size() > 2 ? &in[2] : nullptr, FusedActivation(n.sub));
     case Op::gather:
       return inner.gather(in[0], in[1], int(n.ints[0]));
     case Op::scatter_add:
