@@ -334,3 +334,31 @@ TEST(LazyDevice, FitAndCheckpointsWorkOnTheLazyDevice) {
       all_close(loaded.outputLayer.weight, to(model.outputLayer.weight, Device::cpu()), 0, 0));
   std::filesystem::remove_all(dir);
 }
+
+TEST(LazyDevice, UpdatesWriteInPlaceOnlyWhenNothingElseHoldsTheOldValue) {
+  auto dataset = small_mnist(32);
+  auto batch = dataset.training_epochs(1)[0].batch(0);
+  default_generator().reseed(11);
+  models::MLP model;
+  move(model, kLazy);
+  SGD optimizer(model, {.learning_rate = 0.1, .momentum = 0.9});
+  move(optimizer, kLazy);
+  auto x = to(batch.data, kLazy);
+  auto y = to(batch.label, kLazy);
+  auto step = [&] {
+    minimize(optimizer, model,
+             [&](const models::MLP& m) { return softmax_cross_entropy(m(x), y); });
+    lazy_tensor_barrier(kLazy);
+  };
+  step();
+  step();
+  // A copy of the old weights must keep its values: that buffer is not the step's to take.
+  Tensor<float> kept = model.outputLayer.weight;
+  std::vector<float> before = kept.scalars();
+  lazy::reset_metrics();
+  step();
+  EXPECT_EQ(kept.scalars(), before);
+  EXPECT_NE(model.outputLayer.weight.scalars(), before);
+  // The other parameters and the velocities were nobody else's: written in place.
+  EXPECT_GE(lazy::metrics().in_place_results, 8) << lazy::metrics_report();
+}

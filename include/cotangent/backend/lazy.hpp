@@ -46,6 +46,9 @@ struct Metrics {
   std::int64_t disk_cache_hits = 0, disk_cache_misses = 0;  // misses ran the C++ compiler
   double compile_seconds = 0, execute_seconds = 0;
   std::int64_t kernels_run = 0;
+  /// Results written into the buffer of the value they replace (an optimizer's update in
+  /// place, as X10 aliases a step's inputs and outputs).
+  std::int64_t in_place_results = 0;
   /// Nodes run by the eager kernels inside programs (GEMM, convolution…), by op.
   std::vector<std::pair<Op, std::int64_t>> externs;
   /// Ops that ran on the eager CPU through host copies (none: the lazy device runs every op).

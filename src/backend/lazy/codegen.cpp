@@ -18,6 +18,8 @@ constexpr int kMaxInlineDepth = 48;
 constexpr std::int64_t kParallelWork = 1 << 15;
 /// Elements per tile of an elementwise kernel: its stage arrays stay in the L1 cache.
 constexpr std::int64_t kTile = 256;
+/// The most partial results a reduction over leading axes keeps on the stack.
+constexpr std::int64_t kMaxPartials = 16384;
 
 bool is_cheap(Op op) { return op == Op::fill || op == Op::iota; }
 
@@ -180,8 +182,8 @@ class KernelWriter {
                             a[0], a[1]);
     switch (n.op) {
       case Op::fill:
-        return n.has_runtime_scalar ? detail::format("{}(s[{}])", t, m)
-                                    : literal(n.dtype, double(n.ints[1]));
+        return n.ints[0] ? literal(n.dtype, double(n.ints[1]))
+                         : detail::format("{}(s[{}])", t, m * kRuntimeValues + n.ints[1]);
       case Op::iota: {
         int axis = int(n.ints[0]);
         std::int64_t inner = contiguous_strides(n.shape)[axis];
@@ -311,47 +313,81 @@ class KernelWriter {
         : v.dtype == DType::int32 ? "2147483647"
         : v.dtype == DType::int64 ? "9223372036854775807L"
                                   : "true";
-    std::string init, fold;
+    // fold(A, x): the accumulator A after taking in x; the same fold combines partial results.
+    std::string init;
+    auto fold = [&](const std::string& a, const std::string& x) -> std::string {
+      switch (op) {
+        case ReduceOp::sum:
+          return detail::format("{} = {}({} + {});", a, t, a, x);
+        case ReduceOp::product:
+          return detail::format("{} = {}({} * {});", a, t, a, x);
+        case ReduceOp::max:
+          return detail::format("{} = ({} > {} || {} != {}) ? {} : {};", a, x, a, x, x, x, a);
+        case ReduceOp::min:
+          return detail::format("{} = ({} < {} || {} != {}) ? {} : {};", a, x, a, x, x, x, a);
+        case ReduceOp::any:
+          return detail::format("{} = {} || {};", a, a, x);
+        case ReduceOp::all:
+          return detail::format("{} = {} && {};", a, a, x);
+        default:  // argmax, argmin: the first extreme's position q
+          return detail::format(
+              "if (q == 0 || {} {} best || ({} != {} && best == best)) best = {}, {} = q;", x,
+              op == ReduceOp::argmax ? ">" : "<", x, x, x, a);
+      }
+    };
     switch (op) {
-      case ReduceOp::sum:
-        init = "0", fold = detail::format("acc = {}(acc + {});", t, x);
-        break;
       case ReduceOp::product:
-        init = "1", fold = detail::format("acc = {}(acc * {});", t, x);
+      case ReduceOp::all:
+        init = op == ReduceOp::all ? "true" : "1";
         break;
       case ReduceOp::max:
-        init = lowest,
-        fold = detail::format("acc = ({} > acc || {} != {}) ? {} : acc;", x, x, x, x);
+        init = lowest;
         break;
       case ReduceOp::min:
-        init = highest,
-        fold = detail::format("acc = ({} < acc || {} != {}) ? {} : acc;", x, x, x, x);
+        init = highest;
         break;
       case ReduceOp::any:
-        init = "false", fold = detail::format("acc = acc || {};", x);
+        init = "false";
         break;
-      case ReduceOp::all:
-        init = "true", fold = detail::format("acc = acc && {};", x);
-        break;
-      case ReduceOp::argmax:
-      case ReduceOp::argmin: {
-        const char* better = op == ReduceOp::argmax ? ">" : "<";
+      default:
         init = "0";
-        fold = detail::format(
-            "if (q == 0 || {} {} best || ({} != {} && best == best)) best = {}, acc = q;", x,
-            better, x, x, x);
-        break;
-      }
     }
     bool arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
+    bool parallel = outputs * per_output >= kParallelWork;
     std::ostringstream out;
-    if (outputs * per_output >= kParallelWork && outputs > 1)
-      out << "#pragma omp parallel for schedule(static)\n";
+    // Reduced axes before every kept one (a bias gradient's sum over [N, H, W] of [N, H, W, C]):
+    // rows stream through in order, each folded into a few partial rows, then combined, so the
+    // data is read once rather than once per output.
+    bool leading = !arg && outputs > 1;
+    for (int d = 0, seen_kept = 0; d < in.rank(); ++d) {
+      if (in[d] == 1) continue;
+      if (!reduced[d]) seen_kept = 1;
+      if (reduced[d] && seen_kept) leading = false;
+    }
+    std::int64_t chunks = std::min<std::int64_t>(8, per_output);
+    if (leading && chunks * outputs <= kMaxPartials) {
+      out << "  " << t << " partial[" << chunks * outputs << "];\n";
+      if (parallel) out << "#pragma omp parallel for schedule(static)\n";
+      out << "  for (long k = 0; k < " << chunks << "; ++k) {\n"
+          << "    " << t << "* acc = partial + k * " << outputs << ";\n"
+          << "    for (long o = 0; o < " << outputs << "; ++o) acc[o] = " << init << ";\n"
+          << "    for (long q = k * " << per_output << " / " << chunks << "; q < (k + 1) * "
+          << per_output << " / " << chunks << "; ++q) {\n"
+          << "#pragma omp simd\n      for (long o = 0; o < " << outputs << "; ++o) {\n"
+          << body_.str() << "        " << fold("acc[o]", x) << "\n      }\n    }\n  }\n"
+          << "  for (long o = 0; o < " << outputs << "; ++o) {\n"
+          << "    " << t << " a = partial[o];\n"
+          << "    for (long k = 1; k < " << chunks << "; ++k) "
+          << fold("a", "partial[k * " + std::to_string(outputs) + " + o]") << "\n"
+          << "    out[o] = a;\n  }\n";
+      return out.str();
+    }
+    if (parallel && outputs > 1) out << "#pragma omp parallel for schedule(static)\n";
     out << "  for (long o = 0; o < " << outputs << "; ++o) {\n";
     out << "    " << (arg ? "long" : t) << " acc = " << init << ";\n";
     if (arg) out << "    " << t << " best = " << t << "(0);\n";
     out << "    for (long q = 0; q < " << per_output << "; ++q) {\n"
-        << body_.str() << "      " << fold << "\n    }\n"
+        << body_.str() << "      " << fold("acc", x) << "\n    }\n"
         << "    out[o] = acc;\n  }\n";
     return out.str();
   }

@@ -47,7 +47,7 @@ Graph build_graph(const std::vector<NodePtr>& outputs) {
     }
   }
   Hasher h;
-  g.scalars.assign(g.nodes.size(), 0);
+  g.scalars.assign(g.nodes.size() * kRuntimeValues, 0);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = *g.nodes[i];
     h.add(n.is_data ? 0xDA7Au : std::uint64_t(n.op) + 1);
@@ -64,8 +64,8 @@ Graph build_graph(const std::vector<NodePtr>& outputs) {
     for (auto v : {w.kernel_h, w.kernel_w, w.stride_h, w.stride_w, w.dilation_h, w.dilation_w,
                    w.pad_top, w.pad_left, w.out_h, w.out_w})
       h.add(std::uint64_t(v));
-    h.add(n.has_runtime_scalar);
-    if (n.has_runtime_scalar) g.scalars[i] = n.scalar;
+    for (int k = 0; k < n.runtime_count; ++k) g.scalars[i * kRuntimeValues + k] = n.runtime[k];
+    h.add(n.donor ? std::uint64_t(g.number.at(n.donor)) + 1 : 0);
     for (const View& v : n.operands) {
       h.add(std::uint64_t(g.number.at(v.node.get())));
       h.add(std::uint64_t(v.dtype));

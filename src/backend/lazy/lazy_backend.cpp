@@ -173,23 +173,23 @@ Node op_node(Op op, DType dtype, const Shape& shape, std::initializer_list<View>
   n.operands = operands;
   return n;
 }
-/// A value: baked in when it is 0 or ±1 (so it can fold), else read at run time.
-void set_value(Node& n, double value) {
+/// Appends a value to n.ints: baked in when it is 0 or ±1 (so it can fold), else read at run
+/// time (see Node::runtime).
+void add_value(Node& n, double value) {
   if (value == 0 || value == 1 || value == -1) {
     n.ints.push_back(1);
     n.ints.push_back(std::int64_t(value));
   } else {
     n.ints.push_back(0);
-    n.ints.push_back(0);
-    n.has_runtime_scalar = true;
-    n.scalar = value;
+    n.ints.push_back(n.runtime_count);
+    n.runtime[std::size_t(n.runtime_count++)] = value;
   }
 }
 }  // namespace
 
 RawTensor LazyBackend::fill(const Shape& shape, DType dtype, double value) {
   Node n = op_node(Op::fill, dtype, shape);
-  set_value(n, value);
+  add_value(n, value);
   return record(std::move(n));
 }
 
@@ -391,12 +391,7 @@ RawTensor LazyBackend::pad(const RawTensor& x, std::span<const std::int64_t> bef
   n.sub = std::uint8_t(mode);
   n.ints.assign(before.begin(), before.end());
   n.ints.insert(n.ints.end(), after.begin(), after.end());
-  // The pad value goes last: baked in when it is 0 or ±1, else read at run time.
-  Node v;
-  set_value(v, value);
-  n.ints.push_back(v.ints[1]);
-  n.has_runtime_scalar = v.has_runtime_scalar;
-  n.scalar = v.scalar;
+  add_value(n, value);  // last, after the pads
   return record(std::move(n));
 }
 
@@ -434,6 +429,46 @@ RawTensor LazyBackend::conv2d_activation(const RawTensor& input, const RawTensor
   n.sub = std::uint8_t(activation);
   n.window = w;
   n.ints = {depthwise};
+  return record(std::move(n));
+}
+
+RawTensor LazyBackend::update(RawTensor&& y, double a, const RawTensor& x, double b) {
+  CT_CHECK(y.shape == x.shape && y.dtype == x.dtype, "update: {} {} and {} {} do not match",
+           y.shape, y.dtype, x.shape, x.dtype);
+  CT_CHECK_AS(DTypeError, y.dtype != DType::boolean, "update: unsupported dtype {}", y.dtype);
+  bool donates = y.owns_whole_storage();
+  // a·y + b·x as nodes that only the result refers to: they inline into one kernel.
+  auto scaled = [&](View v, double factor) {
+    if (factor == 1) return v;
+    Node f = op_node(Op::fill, v.dtype, {});
+    add_value(f, factor);
+    View constant{std::make_shared<const Node>(std::move(f)), v.dtype, {}, {}, 0};
+    Node m = op_node(Op::binary_multiply, v.dtype, v.shape, {v, constant});
+    m.sub = std::uint8_t(BinaryOp::multiply);
+    return whole(std::make_shared<const Node>(std::move(m)));
+  };
+  View vy = view_of(y), vx = view_of(x);
+  if (a == 0) {
+    View only = scaled(vx, b);
+    return record(op_node(Op::contiguous, x.dtype, x.shape, {only}));
+  }
+  Node n = op_node(Op::binary_add, y.dtype, y.shape, {scaled(vy, a), scaled(vx, b)});
+  n.sub = std::uint8_t(BinaryOp::add);
+  if (donates) n.donor = vy.node.get();
+  return record(std::move(n));
+}
+
+RawTensor LazyBackend::matmul_update(RawTensor&& y, double a, const RawTensor& lhs,
+                                     const RawTensor& rhs, bool transpose_lhs, bool transpose_rhs,
+                                     double b) {
+  CT_CHECK(y.rank() == 2 && lhs.rank() == 2 && rhs.rank() == 2,
+           "matmul_update: {} += {} · {} needs matrices", y.shape, lhs.shape, rhs.shape);
+  bool donates = y.owns_whole_storage();
+  Node n = op_node(Op::matmul_update, y.dtype, y.shape, {view_of(y), view_of(lhs), view_of(rhs)});
+  n.ints = {transpose_lhs, transpose_rhs};
+  add_value(n, a);
+  add_value(n, b);
+  if (donates) n.donor = n.operands[0].node.get();
   return record(std::move(n));
 }
 
@@ -536,7 +571,8 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
       state().m.compiles.push_back(std::move(record));
     }
     auto start = std::chrono::steady_clock::now();
-    std::vector<std::shared_ptr<Storage>> results = program->run(inner_, g);
+    std::int64_t donations = 0;
+    std::vector<std::shared_ptr<Storage>> results = program->run(inner_, g, donations);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (std::size_t k = 0; k < pending.size(); ++k)
@@ -544,6 +580,7 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
     std::lock_guard lock(state().mutex);
     state().m.execute_seconds += seconds;
     state().m.kernels_run += program->kernels;
+    state().m.in_place_results += donations;
     for (const Program::Step& step : program->steps)
       if (!step.kernel) ++state().externs[step.call.op];
   } catch (...) {
@@ -597,7 +634,8 @@ std::string metrics_report() {
       << "\nDiskCacheHits: " << m.disk_cache_hits << "\nDiskCacheMisses: " << m.disk_cache_misses
       << detail::format("\nCompileSeconds: {}\nExecuteSeconds: {}\n", seconds(m.compile_seconds),
                         seconds(m.execute_seconds))
-      << "KernelsRun: " << m.kernels_run << "\nExterns:";
+      << "KernelsRun: " << m.kernels_run << "\nInPlaceResults: " << m.in_place_results
+      << "\nExterns:";
   for (const auto& [op, n] : m.externs) out << ' ' << op_name(op) << '=' << n;
   out << "\nFallbacks:";
   for (const auto& [op, n] : m.fallbacks) out << ' ' << op_name(op) << '=' << n;

@@ -87,7 +87,14 @@ class LazyBackend final : public Backend {
   RawTensor conv2d_activation(const RawTensor& input, const RawTensor& filter, const Window2D& w,
                               bool depthwise, const RawTensor* bias,
                               FusedActivation activation) override;
-  bool fuses(Op op) const override { return op == Op::linear || op == Op::conv2d_activation; }
+  // Updates take over the old value's buffer when the caller handed over its only reference:
+  // an optimizer step then writes parameters in place, as on the CPU.
+  RawTensor update(RawTensor&& y, double a, const RawTensor& x, double b) override;
+  RawTensor matmul_update(RawTensor&& y, double a, const RawTensor& lhs, const RawTensor& rhs,
+                          bool transpose_lhs, bool transpose_rhs, double b) override;
+  bool fuses(Op op) const override {
+    return op == Op::linear || op == Op::conv2d_activation || op == Op::matmul_update;
+  }
 
  private:
   /// A new tensor computed by `node` once a barrier runs; registered as live.

@@ -1,6 +1,7 @@
 // Building and running a program: which nodes get buffers, the generated kernels and the
 // externs (the inner backend's own kernels, for GEMM, convolution and what the printer does
 // not cover), and the order in which buffers can be let go.
+#include <algorithm>
 #include <chrono>
 
 #include "codegen.hpp"
@@ -10,7 +11,7 @@
 
 namespace ct::lazy {
 
-RawTensor run_node(Backend& inner, const Node& n, std::span<const RawTensor> in, double scalar) {
+RawTensor run_node(Backend& inner, const Node& n, std::span<RawTensor> in, const double* s) {
   auto ints = [&](std::size_t from, std::size_t count) {
     return std::span<const std::int64_t>(n.ints).subspan(from, count);
   };
@@ -26,7 +27,7 @@ RawTensor run_node(Backend& inner, const Node& n, std::span<const RawTensor> in,
   }
   switch (n.op) {
     case Op::fill:
-      return inner.fill(n.shape, n.dtype, n.has_runtime_scalar ? scalar : double(n.ints[1]));
+      return inner.fill(n.shape, n.dtype, value_at(n, 0, s));
     case Op::iota:
       return inner.iota(n.shape, int(n.ints[0]), n.dtype);
     case Op::select:
@@ -54,6 +55,9 @@ RawTensor run_node(Backend& inner, const Node& n, std::span<const RawTensor> in,
     case Op::conv2d_activation:
       return inner.conv2d_activation(in[0], in[1], n.window, n.ints[0],
                                      in.size() > 2 ? &in[2] : nullptr, FusedActivation(n.sub));
+    case Op::matmul_update:
+      return inner.matmul_update(std::move(in[0]), value_at(n, 2, s), in[1], in[2], n.ints[0],
+                                 n.ints[1], value_at(n, 4, s));
     case Op::gather:
       return inner.gather(in[0], in[1], int(n.ints[0]));
     case Op::scatter_add:
@@ -61,8 +65,8 @@ RawTensor run_node(Backend& inner, const Node& n, std::span<const RawTensor> in,
     case Op::concatenate:
       return inner.concatenate(in, int(n.ints[0]));
     case Op::pad: {
-      std::size_t rank = (n.ints.size() - 1) / 2;
-      double value = n.has_runtime_scalar ? scalar : double(n.ints.back());
+      std::size_t rank = (n.ints.size() - 2) / 2;
+      double value = value_at(n, 2 * rank, s);
       return inner.pad(in[0], ints(0, rank), ints(rank, rank), PadMode(n.sub), value);
     }
     case Op::pad_backward: {
@@ -128,11 +132,42 @@ std::shared_ptr<const Program> build_program(const Graph& g, bool codegen, Build
   for (int o : g.outputs) kept[o] = true;
   for (std::size_t s = 0; s < n; ++s)
     if (last_read[s] >= 0 && !kept[s]) p.steps[last_read[s]].release.push_back(int(s));
+  // Donations: a step may take its donor's buffer when it is the donor's last reader, reads it
+  // only at the element it writes, and the donor is not a result the caller keeps.
+  auto identity = [&](const View& v, const Shape& shape) {
+    const Node& d = *v.node;
+    return v.offset == 0 && v.dtype == d.dtype && v.shape == shape && v.shape == d.shape &&
+           v.strides == contiguous_strides(v.shape);
+  };
+  for (std::size_t k = 0; k < p.steps.size(); ++k) {
+    Program::Step& step = p.steps[k];
+    const Node& node = *g.nodes[step.node];
+    if (!node.donor) continue;
+    int d = g.number.at(node.donor);
+    if (!plan.realized[d] || kept[d] || last_read[d] != int(k)) continue;
+    bool in_place = false;
+    if (step.kernel) {
+      // The donor is operand 0, directly or scaled by an inlined multiply (update's a·y).
+      const View& v = node.operands[0];
+      int j = g.number.at(v.node.get());
+      const View& inner_v = j == d ? v : v.node->operands.empty() ? v : v.node->operands[0];
+      bool through_scale = j != d && !plan.realized[j] && v.node->op == Op::binary_multiply &&
+                           inner_v.node.get() == node.donor && identity(v, node.shape);
+      in_place =
+          (j == d && identity(v, node.shape)) || (through_scale && identity(inner_v, node.shape));
+      in_place = in_place &&
+                 std::count(plan.reads[step.node].begin(), plan.reads[step.node].end(), d) == 1;
+    } else {
+      in_place = node.op == Op::matmul_update && identity(node.operands[0], node.shape);
+    }
+    if (in_place) step.donated = d;
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return program;
 }
 
-std::vector<std::shared_ptr<Storage>> Program::run(Backend& inner, const Graph& g) const {
+std::vector<std::shared_ptr<Storage>> Program::run(Backend& inner, const Graph& g,
+                                                   std::int64_t& donations) const {
   std::size_t n = g.nodes.size();
   CT_CHECK(n == dtypes.size(), "lazy device: a program of {} nodes run on a graph of {}",
            dtypes.size(), n);
@@ -146,8 +181,24 @@ std::vector<std::shared_ptr<Storage>> Program::run(Backend& inner, const Graph& 
   }
   for (const Step& step : steps) {
     int i = step.node;
+    // Whether the donor's buffer is free to take: held by its slot alone (and by its data
+    // node, whose tensor is gone: the caller handed over the only reference).
+    auto free_to_take = [&](int d) {
+      const RawTensor& slot = slots[d];
+      const Node& donor = *g.nodes[d];
+      if (!slot.storage || slot.offset != 0) return false;
+      if (slot.storage.use_count() != (donor.is_data ? 2 : 1)) return false;
+      if (donor.is_data) donor.data.reset();
+      return true;
+    };
+    bool take = step.donated >= 0 && free_to_take(step.donated);
     if (step.kernel) {
-      slots[i] = inner.empty(shapes[i], dtypes[i]);
+      if (take) {
+        slots[i] = contiguous_view(slots[step.donated].storage, shapes[i], dtypes[i]);
+        ++donations;
+      } else {
+        slots[i] = inner.empty(shapes[i], dtypes[i]);
+      }
       address[i] = slots[i].storage->address();
       step.kernel(address.data(), g.scalars.data());
     } else {
@@ -165,9 +216,14 @@ std::vector<std::shared_ptr<Storage>> Program::run(Backend& inner, const Graph& 
         t.offset =
             slot.offset * std::int64_t(dtype_size(slot.dtype)) / std::int64_t(dtype_size(v.dtype)) +
             v.offset;
+        if (k == 0 && take) {
+          t.storage = nullptr;
+          slots[step.operand_slots[0]].storage.swap(t.storage);  // the only reference now
+          ++donations;
+        }
         operands.push_back(std::move(t));
       }
-      RawTensor r = run_node(inner, step.call, operands, g.scalars[i]);
+      RawTensor r = run_node(inner, step.call, operands, &g.scalars[i * kRuntimeValues]);
       CT_CHECK(r.shape == shapes[i] && r.dtype == dtypes[i],
                "lazy device: {} gave {} {} where the trace expected {} {} (an internal error)",
                op_name(step.call.op), r.dtype, r.shape, dtypes[i], shapes[i]);

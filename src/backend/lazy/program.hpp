@@ -29,7 +29,7 @@ struct Graph {
   std::unordered_map<const Node*, int> number;
   std::vector<int> outputs;     // the live tensors' nodes, in the order they were made
   std::vector<int> parameters;  // the data nodes
-  std::vector<double> scalars;  // per node: its runtime scalar (0 where it has none)
+  std::vector<double> scalars;  // kRuntimeValues per node: its runtime values
   Hash128 hash;
 };
 Graph build_graph(const std::vector<NodePtr>& outputs);
@@ -52,6 +52,9 @@ class Program {
     Node call;                       // an extern: the node's op and attributes (operand views
     std::vector<int> operand_slots;  // keep their geometry; their nodes are not kept)
     std::vector<int> release;        // slots no later step reads
+    /// The slot whose buffer this step may write its result into (-1: none): its node's
+    /// donor, when this step is its last reader and nothing else holds the buffer.
+    int donated = -1;
   };
   std::vector<Step> steps;
   std::vector<int> parameters, outputs;
@@ -61,8 +64,10 @@ class Program {
   std::string source_path;           // of the generated C++ (empty without codegen)
   std::int64_t kernels = 0, externs = 0;
 
-  /// Runs on `inner` with the graph's parameters and scalars; returns each output's buffer.
-  std::vector<std::shared_ptr<Storage>> run(Backend& inner, const Graph& g) const;
+  /// Runs on `inner` with the graph's parameters and scalars; returns each output's buffer and
+  /// adds to `donations` the results written into a donor's buffer.
+  std::vector<std::shared_ptr<Storage>> run(Backend& inner, const Graph& g,
+                                            std::int64_t& donations) const;
 };
 
 /// How a program was made, for the metrics.
@@ -91,8 +96,8 @@ class ProgramCache {
 };
 
 /// Runs one node on the inner backend: an extern step, or every step without codegen.
-RawTensor run_node(Backend& inner, const Node& node, std::span<const RawTensor> operands,
-                   double scalar);
+RawTensor run_node(Backend& inner, const Node& node, std::span<RawTensor> operands,
+                   const double* runtime_values);
 
 // ---- Op families of the Op table ---------------------------------------------------------------
 constexpr bool is_unary(Op op) { return op < Op::binary_add; }
