@@ -362,3 +362,12 @@ TEST(LazyDevice, UpdatesWriteInPlaceOnlyWhenNothingElseHoldsTheOldValue) {
   // The other parameters and the velocities were nobody else's: written in place.
   EXPECT_GE(lazy::metrics().in_place_results, 8) << lazy::metrics_report();
 }
+
+TEST(LazyDevice, AProgramThatFailsRaisesAtTheReadEveryTime) {
+  auto table = Tensor<float>({1, 2, 3}, {3}, kLazy);
+  auto rows = gather(table * 2.0f, Tensor<std::int32_t>({0, 7}, {2}, kLazy));
+  expect_error<Error>([&] { (void)rows.scalars(); }, {"7"});
+  expect_error<Error>([&] { (void)rows.scalars(); }, {"7"});
+  // The device goes on working for everything else.
+  EXPECT_EQ((table + 1.0f).scalars(), (std::vector<float>{2, 3, 4}));
+}

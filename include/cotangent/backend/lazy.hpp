@@ -3,7 +3,9 @@
 // training loop with `lazy_tensor_barrier(device)` after each optimizer update. Between
 // barriers ops only record a graph; the barrier compiles it (once per distinct graph: the cache
 // is keyed by ops, shapes and dtypes, never by values) and runs it. A host read, a print, a
-// checkpoint save or a move off the device is an implicit barrier.
+// checkpoint save or a move off the device is an implicit barrier. Errors that depend on data
+// (an index out of range) surface at the barrier; the tensors of a program that failed remember
+// the error, and reading one raises it again.
 //
 // Environment: CT_LAZY_LOG=1 prints each compile and why; CT_LAZY_DUMP=DIR writes each compiled
 // graph and its source there; CT_ASSERT_NO_COMPILE=1 makes a compile an error (for tests that

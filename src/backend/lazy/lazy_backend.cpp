@@ -1,6 +1,7 @@
 // Recording ops as nodes, and the barrier that turns the live ones into one program run.
 #include "lazy_backend.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -39,6 +40,8 @@ MetricsState& state() {
 }
 
 thread_local std::string host_read_site;
+// Counted apart from the other metrics: every recorded op adds one, without a lock.
+std::atomic<std::int64_t> traced_op_count{0};
 
 NodePtr data_node(std::shared_ptr<Storage> data, DType dtype, const Shape& shape) {
   auto n = std::make_shared<Node>();
@@ -99,6 +102,14 @@ void LazyStorage::set_node(NodePtr node) {
   std::lock_guard lock(mutex_);
   node_ = std::move(node);
 }
+std::string LazyStorage::failure() const {
+  std::lock_guard lock(mutex_);
+  return failure_;
+}
+void LazyStorage::set_failure(std::string why) {
+  std::lock_guard lock(mutex_);
+  failure_ = std::move(why);
+}
 
 LazyBackend::LazyBackend(Device device, Backend& inner) : Backend(device), inner_(inner) {}
 
@@ -126,7 +137,10 @@ void LazyBackend::write(const RawTensor& dst, const void* host) {
 void LazyBackend::read(const RawTensor& src, void* host) {
   std::string site = std::exchange(host_read_site, std::string());
   auto& storage = static_cast<LazyStorage&>(*src.storage);
-  if (!storage.node()->is_data) barrier(false, site.empty() ? "host read" : site);
+  if (!storage.node()->is_data && storage.failure().empty())
+    barrier(false, site.empty() ? "host read" : site);
+  CT_CHECK(storage.failure().empty(), "lazy device: this tensor was not computed: {}",
+           storage.failure());
   inner_.read(inner_view(src), host);
 }
 
@@ -157,10 +171,7 @@ RawTensor LazyBackend::record(Node node) {
     live_.push_back(storage);
     if (++recorded_since_barrier_ >= kMaxPendingNodes) barrier_locked(false, "graph size guard");
   }
-  {
-    std::lock_guard lock(state().mutex);
-    ++state().m.traced_ops;
-  }
+  traced_op_count.fetch_add(1, std::memory_order_relaxed);
   return contiguous_view(std::move(storage), shape, dtype);
 }
 
@@ -506,8 +517,19 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
   }
   if (pending.empty()) return;
   // On failure the tensors stay pending, so that what needs them fails the same way.
-  auto keep_pending = [&] {
-    for (const auto& s : pending) live_.push_back(s);
+  // Before the program runs (a compile error, CT_ASSERT_NO_COMPILE) nothing has happened: the
+  // tensors stay pending, for the next barrier to try again. A program that fails while it runs
+  // leaves its tensors uncomputed, remembering why: reading one raises that error again, and
+  // later barriers go on without them.
+  bool running = false;
+  std::int64_t donations = 0;
+  auto fail = [&](const std::string& why) {
+    for (const auto& s : pending) {
+      if (running)
+        s->set_failure(why);
+      else
+        live_.push_back(s);
+    }
   };
   try {
     Graph g = build_graph(roots);
@@ -571,7 +593,7 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
       state().m.compiles.push_back(std::move(record));
     }
     auto start = std::chrono::steady_clock::now();
-    std::int64_t donations = 0;
+    running = true;
     std::vector<std::shared_ptr<Storage>> results = program->run(inner_, g, donations);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -583,8 +605,11 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
     state().m.in_place_results += donations;
     for (const Program::Step& step : program->steps)
       if (!step.kernel) ++state().externs[step.call.op];
+  } catch (const std::exception& e) {
+    fail(e.what());
+    throw;
   } catch (...) {
-    keep_pending();
+    fail("an unknown error");
     throw;
   }
 }
@@ -600,6 +625,7 @@ void clear_program_cache() {
 Metrics metrics() {
   std::lock_guard lock(state().mutex);
   Metrics m = state().m;
+  m.traced_ops = traced_op_count.load(std::memory_order_relaxed);
   m.implicit_barrier_sites.assign(state().sites.begin(), state().sites.end());
   m.externs.assign(state().externs.begin(), state().externs.end());
   m.fallbacks = fallback_counts();
@@ -608,6 +634,7 @@ Metrics metrics() {
 
 void reset_metrics() {
   std::lock_guard lock(state().mutex);
+  traced_op_count.store(0);
   state().m = {};
   state().sites.clear();
   state().externs.clear();

@@ -23,10 +23,14 @@ class LazyStorage final : public Storage {
   void* address() const override;
   NodePtr node() const;
   void set_node(NodePtr node);
+  /// Why the program computing this tensor failed (empty unless it did).
+  std::string failure() const;
+  void set_failure(std::string why);
 
  private:
   mutable std::mutex mutex_;
   NodePtr node_;
+  std::string failure_;
 };
 
 class LazyBackend final : public Backend {

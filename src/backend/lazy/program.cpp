@@ -176,6 +176,9 @@ std::vector<std::shared_ptr<Storage>> Program::run(Backend& inner, const Graph& 
   std::vector<void*> address(n, nullptr);
   for (int i : parameters) {
     const Node& data = *g.nodes[i];
+    CT_CHECK(data.data != nullptr,
+             "lazy device: a value this program needs was handed to an earlier program that "
+             "failed (see the error it raised)");
     slots[i] = contiguous_view(data.data, {std::int64_t(data.data->nbytes())}, DType::boolean);
     address[i] = data.data->address();
   }
