@@ -371,3 +371,17 @@ TEST(LazyDevice, AProgramThatFailsRaisesAtTheReadEveryTime) {
   // The device goes on working for everything else.
   EXPECT_EQ((table + 1.0f).scalars(), (std::vector<float>{2, 3, 4}));
 }
+
+TEST(LazyDevice, ALoopWithoutBarriersIsCutByTheGraphSizeGuard) {
+  lazy::set_max_pending_nodes(300);
+  lazy::reset_metrics();
+  auto x = Tensor<double>(0.0, kLazy);
+  for (int i = 0; i < 1000; ++i) x = x + 1.0;
+  lazy::Metrics m = lazy::metrics();
+  lazy::set_max_pending_nodes(100'000);
+  ASSERT_EQ(m.implicit_barrier_sites.size(), 1u);
+  EXPECT_EQ(m.implicit_barrier_sites[0].first, "graph size guard");
+  EXPECT_GE(m.implicit_barriers, 3);
+  EXPECT_EQ(x.scalar(), 1000.0);
+  expect_error<ValueError>([] { lazy::set_max_pending_nodes(0); }, {"at least 1"});
+}

@@ -63,6 +63,9 @@ void reset_metrics();
 std::string metrics_report();
 /// One line: compiles, cache hits, barriers, time.
 std::string metrics_summary();
+/// After this many ops recorded without a barrier, one runs by itself (default 100,000; LTC's
+/// graph size guard): a loop that never reads or calls a barrier keeps bounded memory.
+void set_max_pending_nodes(std::int64_t nodes);
 /// Forgets the programs compiled in this process, as a new process would start: the next
 /// barrier of each graph loads it from the disk cache (for tests and compile-time benchmarks).
 void clear_program_cache();

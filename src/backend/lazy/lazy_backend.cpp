@@ -21,7 +21,7 @@ namespace lazy {
 namespace {
 /// Past this many nodes recorded without a barrier, one runs by itself (LTC's graph size
 /// guard): a loop that never calls a barrier must not grow a graph without bound.
-constexpr std::int64_t kMaxPendingNodes = 100'000;
+std::atomic<std::int64_t> max_pending_nodes{100'000};
 
 bool flag(const char* name) {
   const char* v = std::getenv(name);
@@ -169,7 +169,8 @@ RawTensor LazyBackend::record(Node node) {
   {
     std::lock_guard lock(mutex_);
     live_.push_back(storage);
-    if (++recorded_since_barrier_ >= kMaxPendingNodes) barrier_locked(false, "graph size guard");
+    if (++recorded_since_barrier_ >= max_pending_nodes.load(std::memory_order_relaxed))
+      barrier_locked(false, "graph size guard");
   }
   traced_op_count.fetch_add(1, std::memory_order_relaxed);
   return contiguous_view(std::move(storage), shape, dtype);
@@ -616,6 +617,12 @@ void LazyBackend::barrier_locked(bool is_explicit, const std::string& site) {
 
 // ---- Metrics
 // -------------------------------------------------------------------------------------
+
+void set_max_pending_nodes(std::int64_t nodes) {
+  CT_CHECK_AS(ValueError, nodes >= 1, "set_max_pending_nodes: {} nodes; at least 1 is needed",
+              nodes);
+  max_pending_nodes.store(nodes);
+}
 
 void clear_program_cache() {
   auto* lazy = dynamic_cast<LazyBackend*>(&backend_for(Device::default_lazy()));
