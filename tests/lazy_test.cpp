@@ -322,9 +322,9 @@ TEST(LazyDevice, FitAndCheckpointsWorkOnTheLazyDevice) {
   ASSERT_EQ(history.size(), 2u);
   EXPECT_GT(history[1].test_accuracy, 0.3);
   lazy::Metrics m = lazy::metrics();
-  // Epoch 1 compiles the training step, the last sums read and the evaluation batches; epoch 2
-  // compiles nothing.
-  EXPECT_LE(m.memory_cache_misses, 6) << lazy::metrics_report();
+  // The first step (the optimizer's state still a constant), every later step, and the
+  // evaluation: three graphs; epoch 2 compiles nothing.
+  EXPECT_LE(m.memory_cache_misses, 3) << lazy::metrics_report();
   auto dir = scratch_directory("lazy-checkpoint");
   io::save_checkpoint(dir / "model.safetensors", model, &optimizer, {"mlp"});
   models::MLP loaded;

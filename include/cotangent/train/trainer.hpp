@@ -50,8 +50,7 @@ namespace detail {
 /// when read: one wait per read instead of three per step.
 class DeviceSums {
  public:
-  explicit DeviceSums(Device device)
-      : loss_(zeros<float>({}, device)), correct_(zeros<std::int64_t>({}, device)) {}
+  explicit DeviceSums(Device device) : device_(device) { reset(); }
 
   void add(const Tensor<float>& logits, const Tensor<std::int32_t>& labels,
            const Tensor<float>& loss_sum) {
@@ -65,12 +64,20 @@ class DeviceSums {
     if (!pending_) return;
     loss_sum += double(loss_.scalar());  // host edge: once per log interval
     correct += correct_.scalar();        // host edge: once per log interval
-    loss_ = zeros_like(loss_);
-    correct_ = zeros_like(correct_);
+    reset();
     pending_ = false;
   }
 
  private:
+  // Zeros uploaded rather than filled: on the lazy device a fill is a node, and a step whose
+  // sums start from a node is another graph than one whose sums start from data (one more
+  // compile after every read).
+  void reset() {
+    loss_ = Tensor<float>(std::vector<float>{0}, {}, device_);
+    correct_ = Tensor<std::int64_t>(std::vector<std::int64_t>{0}, {}, device_);
+  }
+
+  Device device_;
   Tensor<float> loss_;
   Tensor<std::int64_t> correct_;
   bool pending_ = false;
