@@ -221,11 +221,17 @@ void check_resume(const io::Safetensors& file, const std::filesystem::path& dire
 /// last good one).
 template <class Model>
 bool parameters_finite(const Model& model) {
-  bool finite = true;
+  // One sum over all parameters, read once: a single wait for the device (and on the lazy
+  // device one program) however many parameters there are. A NaN or infinity anywhere makes
+  // the sum non-finite.
+  Tensor<float> total;
   for_each_parameter(
-      [&](const auto& p) { finite = finite && std::isfinite(double(sum(abs(p)).scalar())); },
+      [&](const auto& p) {
+        auto s = sum(abs(Tensor<float>(p)));
+        total = total.defined() ? total + s : s;
+      },
       model);
-  return finite;
+  return !total.defined() || std::isfinite(double(total.scalar()));
 }
 
 template <class Model>
