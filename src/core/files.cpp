@@ -178,15 +178,6 @@ namespace {
 
 constexpr const char* kTemporaryInfix = ".tmp.";
 
-/// `.NAME.tmp.PID.RANDOM`: hidden, and naming its writer so a sweep can tell a dead one's.
-std::string temporary_name(const std::string& name) {
-  thread_local std::mt19937_64 random(std::random_device{}());
-  char suffix[32];
-  std::snprintf(suffix, sizeof suffix, "%ld.%08x", long(::getpid()), unsigned(random()));
-  // Room for the suffix within the usual 255-byte limit on a file name.
-  return "." + name.substr(0, 200) + kTemporaryInfix + suffix;
-}
-
 /// The writer's pid in a name made by temporary_name, or nothing for any other name.
 std::optional<pid_t> temporary_writer(const std::string& name) {
   std::size_t dot = name.rfind('.');
@@ -228,6 +219,14 @@ void sweep_once(const fs::path& directory) {
 }
 
 }  // namespace
+
+std::string temporary_name(const std::string& name) {
+  thread_local std::mt19937_64 random(std::random_device{}());
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, "%ld.%08x", long(::getpid()), unsigned(random()));
+  // Room for the suffix within the usual 255-byte limit on a file name.
+  return "." + name.substr(0, 200) + kTemporaryInfix + suffix;
+}
 
 /// How old a dead writer's temporary must be before it is swept.
 constexpr std::chrono::hours kStaleAfter{1};

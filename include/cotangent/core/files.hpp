@@ -36,6 +36,10 @@ std::string sha256_hex(const void* data, std::size_t size);
 /// sweeps those of dead writers (see sweep_stale_temporaries). Throws IOError naming the path
 /// and the reason (no space, read-only, permission denied…).
 void write_file_atomically(const std::filesystem::path& path, const void* data, std::size_t size);
+/// A temporary's name for a file NAME: `.NAME.tmp.PID.RANDOM`, hidden, and naming its writer
+/// so that sweep_stale_temporaries can tell a dead writer's. For files another program writes
+/// (a compiler's output) before they are renamed into place.
+std::string temporary_name(const std::string& name);
 /// Removes the temporaries of write_file_atomically in `directory` whose writer (by the pid in
 /// their name) is no longer running: what a writer killed mid-write leaves behind. Live writers'
 /// temporaries are left alone. Returns how many were removed.

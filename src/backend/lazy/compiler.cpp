@@ -12,7 +12,6 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <random>
 #include <sstream>
 #include <vector>
 
@@ -86,13 +85,6 @@ ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& 
   return result;
 }
 
-std::string temporary_suffix() {
-  thread_local std::mt19937_64 random(std::random_device{}());
-  char suffix[48];
-  std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%08x", long(::getpid()), unsigned(random()));
-  return suffix;
-}
-
 /// The compiler's first line of --version: part of the cache key. Empty when none runs. Asked
 /// once per compiler name (CT_LAZY_CXX may change between graphs).
 std::string compiler_identity() {
@@ -101,7 +93,7 @@ std::string compiler_identity() {
   std::string cxx = compiler();
   std::lock_guard lock(mutex);
   if (auto it = known.find(cxx); it != known.end()) return it->second;
-  fs::path log = fs::temp_directory_path() / (".cotangent-cxx-version" + temporary_suffix());
+  fs::path log = fs::temp_directory_path() / temporary_name("cotangent-cxx-version");
   ProcessResult r = run_process({cxx, "--version"}, log);
   std::string identity =
       r.started && r.status == 0 ? r.output.substr(0, r.output.find('\n')) : std::string();
@@ -192,13 +184,13 @@ Compiled compile_cached(const std::string& source) {
   if (auto library = load_verified(so, sum)) return {library, cpp.string(), false};
 
   write_file_atomically(cpp, source.data(), source.size());
-  fs::path output = dir / ("." + key + ".so" + temporary_suffix());
+  fs::path output = dir / temporary_name(key + ".so");
   std::vector<std::string> argv = {compiler()};
   for (const std::string& f : flags()) argv.push_back(f);
   for (const std::string& a :
        {cpp.string(), std::string("-o"), output.string(), std::string("-lm")})
     argv.push_back(a);
-  ProcessResult r = run_process(argv, dir / ("." + key + ".log" + temporary_suffix()));
+  ProcessResult r = run_process(argv, dir / temporary_name(key + ".log"));
   if (!r.started || r.status != 0) {
     fs::remove(output, ec);
     std::string quoted;

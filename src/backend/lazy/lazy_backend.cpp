@@ -113,8 +113,6 @@ void LazyStorage::set_failure(std::string why) {
 
 LazyBackend::LazyBackend(Device device, Backend& inner) : Backend(device), inner_(inner) {}
 
-bool LazyBackend::checks_data() const { return Backend::checks_data(); }
-
 // ---- Memory ------------------------------------------------------------------------------------
 
 std::shared_ptr<Storage> LazyBackend::allocate(std::size_t nbytes) {

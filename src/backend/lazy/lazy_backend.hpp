@@ -48,7 +48,6 @@ class LazyBackend final : public Backend {
   void read(const RawTensor& src, void* host) override;
   void synchronize() override {}
   bool supports(Op, DType) const override { return true; }
-  bool checks_data() const override;
 
   RawTensor fill(const Shape& shape, DType dtype, double value) override;
   RawTensor iota(const Shape& shape, int axis, DType dtype) override;
