@@ -3,6 +3,7 @@
 #include "devices.hpp"
 
 #include <cotangent/backend/backend.hpp>
+#include <cotangent/backend/cuda.hpp>
 #include <cotangent/core/error.hpp>
 
 namespace ct::testing {
@@ -99,13 +100,29 @@ namespace {
 }  // namespace
 
 std::vector<Device> devices() {
-  return {Device::cpu(), reference_device(), defaults_only_device(), Device::default_lazy()};
+  std::vector<Device> out{Device::cpu(), reference_device(), defaults_only_device(),
+                          Device::default_lazy()};
+  if (cuda::device_count() > 0) out.push_back(Device::cuda());
+  return out;
+}
+
+std::set<Op> expected_fallbacks(Device device) {
+  if (device.kind != Device::Kind::cuda) return {};
+  // Indexing by data and reflected padding's adjoint have no GPU kernels yet; cuDNN refuses
+  // some geometries (asymmetric padding) and dtypes, which then take the CPU's kernels.
+  return {Op::gather,
+          Op::scatter_add,
+          Op::pad_backward,
+          Op::conv2d_activation,
+          Op::conv2d_backward_input,
+          Op::conv2d_backward_filter};
 }
 
 std::string device_name(const ::testing::TestParamInfo<Device>& info) {
   if (info.param == reference_device()) return "reference";
   if (info.param == defaults_only_device()) return "defaults_only";
   if (info.param == Device::default_lazy()) return "lazy";
+  if (info.param == Device::cuda()) return "cuda";
   return "cpu";
 }
 

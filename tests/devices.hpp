@@ -53,6 +53,8 @@ inline Device defaults_only_device() { return Device::reference(1); }
 /// The devices the op tables run on: the CPU, the reference device, DefaultsOnly and the lazy
 /// device (compiled programs).
 std::vector<Device> devices();
+/// The ops a device runs on the CPU for some calls (counted fallbacks); none for the others.
+std::set<Op> expected_fallbacks(Device device);
 /// A test-name suffix for a device parameter: cpu, reference, defaults_only, lazy.
 std::string device_name(const ::testing::TestParamInfo<Device>& info);
 

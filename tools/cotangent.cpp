@@ -50,11 +50,11 @@ cli::Options train_options() {
        {"seed", Kind::integer, "S  initialization and shuffling (default 1)", 0, kLargest},
        {"device",
         Kind::choice,
-        "cpu|lazy  (default cpu; lazy: traced, fused and compiled)",
+        "cpu|lazy|cuda  (default cpu; lazy: traced, fused and compiled; cuda: GPU 0)",
         0,
         0,
         false,
-        {"cpu", "lazy"}},
+        {"cpu", "lazy", "cuda"}},
        {"threads", Kind::integer, "N  CPU threads (default: one per core)", 1, 4096},
        {"output", Kind::text,
         "DIR  where summary.json, metrics.csv and checkpoints go (default runs/MODEL-DATASET)"},
@@ -273,7 +273,10 @@ int run_training(const cli::Options& args, const std::string& model_name) {
   default_generator().reseed(run.seed);
   Context::local().random.reseed(run.seed + 1);
   Model model;
-  Device device = args.text("device", "cpu") == "lazy" ? Device::default_lazy() : Device::cpu();
+  std::string device_name = args.text("device", "cpu");
+  Device device = device_name == "lazy"   ? Device::default_lazy()
+                  : device_name == "cuda" ? Device::cuda()
+                                          : Device::cpu();
   move(model, device);
   std::cout << "Training " << model_name << " on " << run.dataset << ": " << images
             << " training and " << dataset.test().count << " test images, batch " << run.batch_size

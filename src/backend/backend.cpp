@@ -16,6 +16,11 @@
 
 namespace ct {
 
+namespace cuda::detail_open {
+/// The backend of GPU `ordinal`, opened on first use; DeviceError when there is none.
+Backend& open_backend(int ordinal);
+}  // namespace cuda::detail_open
+
 namespace {
 struct OpRow {
   std::string_view name;
@@ -207,7 +212,14 @@ std::array<std::atomic<std::int64_t>, kOpCount> fallbacks{};
 }  // namespace
 
 Backend& backend_for(Device device) {
-  Backend* b = slot(device);
+  Backend*& entry = slot(device);
+  Backend* b = std::atomic_ref<Backend*>(entry).load(std::memory_order_acquire);
+  if (!b && device.kind == Device::Kind::cuda && device.mode == Device::Mode::eager) {
+    // GPUs open on first use (throwing DeviceError when there is none), so that a CUDA build
+    // starts without a driver.
+    b = &cuda::detail_open::open_backend(device.ordinal);
+    std::atomic_ref<Backend*>(entry).store(b, std::memory_order_release);
+  }
   CT_CHECK_AS(DeviceError, b != nullptr, "no backend for device {} in this build", device);
   return *b;
 }
@@ -221,6 +233,15 @@ Backend& backend_for(Device device, Op op, DType dtype) {
               "{} on {}: device {} does not run this op, and CT_STRICT_DEVICE=1 forbids running it "
               "on the CPU instead",
               op_name(op), dtype, device);
+  return fallback_for(device, op);
+}
+
+Backend& fallback_for(Device device, Op op) {
+  Backend& own = backend_for(device);
+  CT_CHECK_AS(DeviceError, !environment_flag("CT_STRICT_DEVICE"),
+              "{} on {}: this call cannot run on the device, and CT_STRICT_DEVICE=1 forbids "
+              "running it on the CPU instead",
+              op_name(op), device);
   fallbacks[int(op)].fetch_add(1, std::memory_order_relaxed);
   static std::mutex mutex;
   static std::map<Backend*, std::unique_ptr<CpuFallback>> adapters;

@@ -49,7 +49,11 @@ expect 1 "--epochs needs a value" -- train --epochs
 expect 1 "--epochs abc: not a whole number" -- train --epochs 1 --epochs abc  # each value is checked
 expect 1 "--no-download takes no value" -- train --no-download=yes
 expect 1 "--model resnet: not one of mlp, cnn, lenet" -- train --model resnet
-expect 1 "--device cuda: not one of cpu" -- train --device cuda
+expect 1 "--device tpu: not one of cpu, lazy, cuda" -- train --device tpu
+# Without a GPU (or a CUDA build), the GPU is refused with the reason, before any training.
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi >/dev/null 2>&1; then
+  expect 1 "cuda:0: " -- train "${quick[@]}" --device cuda --epochs 1 --output "$work/no-gpu"
+fi
 expect 1 "--checkpoint FILE is required" -- evaluate
 expect 0 "usage: cotangent train" -- train -h
 expect 0 "usage: cotangent evaluate" -- evaluate --help

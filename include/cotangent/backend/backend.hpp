@@ -206,6 +206,9 @@ void register_backend(Device device, Backend* backend);
 /// else an adapter that runs the CPU kernel on host copies (counted per op). With
 /// CT_STRICT_DEVICE=1 in the environment a fallback is a DeviceError instead.
 Backend& backend_for(Device device, Op op, DType dtype);
+/// The counted CPU fallback for one call of `op` on `device`, whatever `supports` says: for a
+/// backend that finds at run time that its library cannot run a call (an unusual geometry).
+Backend& fallback_for(Device device, Op op);
 /// How many times each op fell back to the CPU since the start (or the last reset).
 std::vector<std::pair<Op, std::int64_t>> fallback_counts();
 void reset_fallback_counts();
