@@ -111,6 +111,11 @@ cat "$OUT/bench-cotangent.log" >>"$BENCH"
 stage bench-pytorch 150 env -u LD_LIBRARY_PATH python3 bench/torch_twin.py --device cuda
 cat "$OUT/bench-pytorch.log" >>"$BENCH"
 
+# Convolutions on NHWC directly (the default transposes to NCHW around cuDNN, whose FP32
+# kernels are faster there): still correct, and how much slower.
+stage tests-nhwc 60 env CT_CUDA_CONV_LAYOUT=nhwc "$TESTS" '--gtest_filter=*OpTable*/cuda:CudaDevice.Talk*'
+stage bench-nhwc 60 env CT_CUDA_CONV_LAYOUT=nhwc "$BENCH_BIN" --device cuda --only cnn
+
 # Where the GPU time of each figure goes, kernel by kernel (events around each launch, so the
 # figures of this run are not the benchmark's).
 stage profile 60 env CT_CUDA_PROFILE=1 "$BENCH_BIN" --device cuda --only mlp,cnn --steps 50 --steps-1024 20 --warmup 5
@@ -173,11 +178,11 @@ cat "$SUMMARY"
 echo
 echo "===== $OUT/compare.txt"
 cat "$OUT/compare.txt"
-for log in "$OUT"/gpu-tests.log "$OUT"/bench-*.log "$OUT"/mnist-cnn-epoch.log "$OUT"/profile.log; do
+for log in "$OUT"/gpu-tests.log "$OUT"/bench-*.log "$OUT"/mnist-cnn-epoch.log "$OUT"/profile.log "$OUT"/tests-nhwc.log; do
   [[ -f $log ]] || continue
   echo
   echo "===== tail of $log"
-  if [[ $log == */profile.log ]]; then grep -E '^# (profile|  )' "$log" | head -60; else tail -n 20 "$log"; fi
+  if [[ $log == */profile*.log ]]; then grep -E '^# (profile|  )' "$log" | head -60; else tail -n 20 "$log"; fi
 done
 if [[ -n $RESULTS ]]; then
   cp "$SUMMARY" "$OUT/compare.txt" "$RESULTS/" 2>/dev/null || true

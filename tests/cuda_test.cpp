@@ -49,6 +49,11 @@ TEST(CudaKernels, NvrtcCompilesEveryKernelTheBackendCanEmit) {
   EXPECT_GT(cuda::kernel_count(), 200u);
 }
 
+TEST(CudaKernels, EveryKernelTheBackendLaunchesIsInTheGeneratedSource) {
+  if (!cuda::built()) GTEST_SKIP() << cuda::unavailable_reason();
+  EXPECT_EQ(cuda::missing_kernels(), std::vector<std::string>{});
+}
+
 TEST(CudaDevice, WithoutAGpuDeviceCudaIsADeviceErrorThatSaysWhy) {
   if (cuda::device_count() > 0) GTEST_SKIP() << "a GPU is present";
   EXPECT_FALSE(cuda::unavailable_reason().empty());
@@ -110,4 +115,36 @@ TEST(CudaDevice, AnAllocationBeyondTheGpuIsAMemoryErrorNamingTheShape) {
   }
   // The device still works afterwards.
   EXPECT_EQ((ones<float>({2}, Device::cuda()) * 3.0f).scalars(), (std::vector<float>{3, 3}));
+}
+
+TEST(CudaDevice, BatchesWrittenInTurnThroughPinnedBuffersArriveIntact) {
+  SKIP_WITHOUT_GPU();
+  // Three writes of 1 MiB reuse the two staging buffers; each must land before its buffer does.
+  std::vector<Tensor<float>> on_gpu;
+  for (int k = 0; k < 3; ++k)
+    on_gpu.push_back(
+        Tensor<float>(std::vector<float>(1 << 18, float(k + 1)), {1 << 18}, Device::cuda()));
+  for (int k = 0; k < 3; ++k) {
+    auto values = on_gpu[k].scalars();
+    EXPECT_EQ(values.front(), float(k + 1));
+    EXPECT_EQ(values.back(), float(k + 1));
+    EXPECT_EQ(sum(on_gpu[k]).scalar(), float(k + 1) * (1 << 18));
+  }
+}
+
+TEST(CudaDevice, TrainingIsReproducibleBitForBit) {
+  SKIP_WITHOUT_GPU();
+  // Deterministic cuDNN algorithms and reductions: two runs from one start agree exactly.
+  auto run = [] {
+    default_generator().reseed(5);
+    models::CNN model;
+    move(model, Device::cuda());
+    SGD sgd(model, {.learning_rate = 0.05});
+    auto x = random_uniform<float>({64, 28, 28, 1}, 0, 1, default_generator(), Device::cuda());
+    auto y = Tensor<std::int32_t>(std::vector<std::int32_t>(64, 7), {64}, Device::cuda());
+    for (int i = 0; i < 3; ++i)
+      minimize(sgd, model, [&](const models::CNN& m) { return softmax_cross_entropy(m(x), y); });
+    return model.conv1b.filter.scalars();
+  };
+  EXPECT_EQ(run(), run());
 }

@@ -3,6 +3,7 @@
 // NVRTC compile of its kernels (which needs no GPU, so CI checks it on every machine).
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace ct::cuda {
 
@@ -19,6 +20,9 @@ std::size_t compile_kernels(const std::string& arch);
 /// With CT_CUDA_PROFILE=1 in the environment: the GPU time of each kernel (and cuBLAS or cuDNN
 /// call) on GPU `ordinal` since the last report, most expensive first; then starts over.
 std::string profile_report(int ordinal = 0);
+/// The kernels the backend may launch that the generated source lacks (none, unless a family
+/// was added to the backend and not to the printer).
+std::vector<std::string> missing_kernels();
 /// How many kernels that source defines.
 std::size_t kernel_count();
 

@@ -15,6 +15,7 @@ std::size_t compile_kernels(const std::string&) {
   throw DeviceError("compile_kernels: " + unavailable_reason());
 }
 std::size_t kernel_count() { return 0; }
+std::vector<std::string> missing_kernels() { return {}; }
 std::string profile_report(int) { return ""; }
 
 namespace detail_open {

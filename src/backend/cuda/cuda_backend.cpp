@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <cstdlib>
 #include <limits>
 #include <string_view>
 
 #include "cotangent/backend/cuda.hpp"
 #include "cotangent/core/error.hpp"
+#include "block_pool.hpp"
 #include "kernel_source.hpp"
 #include "nvrtc_compiler.hpp"
 
@@ -16,6 +18,8 @@ namespace ct::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+/// Host writes of at least this many bytes (a batch) go through pinned staging buffers.
+constexpr std::size_t kStagedBytes = 64 << 10;
 
 [[noreturn]] void fail(cudaError_t status, std::string_view what) {
   cudaGetLastError();  // clear a sticky launch error so later calls report their own
@@ -42,20 +46,19 @@ bool environment_flag(const char* name) {
   return v && *v && std::string_view(v) != "0";
 }
 
-/// Device memory from the stream-ordered pool, given back on the stream that used it.
+/// Device memory from the GPU's block pool, given back to it (for the stream's next use).
 class CudaStorage final : public Storage {
  public:
-  CudaStorage(Device device, std::size_t nbytes, void* address, cudaStream_t stream)
-      : Storage(device, nbytes), address_(address), stream_(stream) {}
+  CudaStorage(Device device, std::size_t nbytes, void* address, BlockPool& pool)
+      : Storage(device, nbytes), address_(address), pool_(pool) {}
   ~CudaStorage() override {
-    // At exit the runtime may already be gone; its memory goes with the process.
-    if (address_) cudaFreeAsync(address_, stream_);
+    if (address_) pool_.give(address_, nbytes());
   }
   void* address() const override { return address_; }
 
  private:
   void* address_;
-  cudaStream_t stream_;
+  BlockPool& pool_;
 };
 
 /// Strides of x broadcast to `shape` (0 along broadcast dimensions), right-aligned.
@@ -132,6 +135,7 @@ CudaBackend::CudaBackend(int ordinal) : Backend(Device::cuda(ordinal)), ordinal_
   CT_CUDA(cudaDeviceGetDefaultMemPool(&pool, ordinal));
   std::uint64_t keep = std::numeric_limits<std::uint64_t>::max();
   CT_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  pool_ = std::make_unique<BlockPool>(stream_);
   check_blas(cublasCreate(&blas_), "cublasCreate");
   check_blas(cublasSetStream(blas_, stream_), "cublasSetStream");
   check_dnn(cudnnCreate(&dnn_), "cudnnCreate");
@@ -143,6 +147,10 @@ CudaBackend::CudaBackend(int ordinal) : Backend(Device::cuda(ordinal)), ordinal_
   }
   sync_each_launch_ = environment_flag("CT_CUDA_SYNC");
   profiling_ = environment_flag("CT_CUDA_PROFILE");
+  const char* deterministic = std::getenv("CT_CUDA_DETERMINISTIC");
+  deterministic_ = !deterministic || std::string_view(deterministic) != "0";
+  const char* layout = std::getenv("CT_CUDA_CONV_LAYOUT");
+  nchw_convolutions_ = !layout || std::string_view(layout) != "nhwc";
 }
 
 CudaBackend::~CudaBackend() {
@@ -158,13 +166,12 @@ std::shared_ptr<Storage> CudaBackend::allocate(std::size_t nbytes) {
   void* address = nullptr;
   if (nbytes > 0) {
     cudaSetDevice(ordinal_);
-    if (cudaError_t status = cudaMallocAsync(&address, nbytes, stream_); status != cudaSuccess) {
-      cudaGetLastError();
-      throw MemoryError(detail::format("{}: cudaMallocAsync of {} bytes failed: {}", device(),
-                                       nbytes, cudaGetErrorString(status)));
-    }
+    address = pool_->take(nbytes);
+    CT_CHECK_AS(MemoryError, address != nullptr,
+                "{}: out of memory for {} bytes ({} bytes cached and given back first)", device(),
+                nbytes, pool_->cached_bytes());
   }
-  return std::make_shared<CudaStorage>(device(), nbytes, address, stream_);
+  return std::make_shared<CudaStorage>(device(), nbytes, address, *pool_);
 }
 
 void CudaBackend::write(const RawTensor& dst, const void* host) {
@@ -172,8 +179,30 @@ void CudaBackend::write(const RawTensor& dst, const void* host) {
   std::size_t bytes = std::size_t(dst.count()) * dtype_size(dst.dtype);
   if (bytes == 0) return;
   cudaSetDevice(ordinal_);
-  // From pageable memory the copy has finished reading `host` when the call returns.
-  check_queue(cudaMemcpyAsync(dst.data(), host, bytes, cudaMemcpyHostToDevice, stream_), "write");
+  if (bytes < kStagedBytes) {
+    // From pageable memory the copy has finished reading `host` when the call returns.
+    check_queue(cudaMemcpyAsync(dst.data(), host, bytes, cudaMemcpyHostToDevice, stream_), "write");
+    return;
+  }
+  // Batches go through pinned buffers, two in turn: the copy runs while the host prepares the
+  // next batch, and a buffer is refilled only once its last copy has been read.
+  std::lock_guard lock(staging_mutex_);
+  Staging& stage = staging_[next_staging_];
+  next_staging_ = 1 - next_staging_;
+  if (stage.done)
+    check_queue(cudaEventSynchronize(stage.done), "write");
+  else
+    CT_CUDA(cudaEventCreateWithFlags(&stage.done, cudaEventDisableTiming));
+  if (stage.capacity < bytes) {
+    if (stage.buffer) cudaFreeHost(stage.buffer);
+    stage.buffer = nullptr, stage.capacity = 0;
+    CT_CUDA(cudaHostAlloc(&stage.buffer, bytes, cudaHostAllocDefault));
+    stage.capacity = bytes;
+  }
+  std::memcpy(stage.buffer, host, bytes);
+  check_queue(cudaMemcpyAsync(dst.data(), stage.buffer, bytes, cudaMemcpyHostToDevice, stream_),
+              "write");
+  CT_CUDA(cudaEventRecord(stage.done, stream_));
 }
 
 void CudaBackend::read(const RawTensor& src, void* host) {
@@ -654,9 +683,72 @@ struct ConvDescriptors {
 };
 }  // namespace
 
+void CudaBackend::transpose_into(const RawTensor& dst, const RawTensor& src, std::int64_t batches,
+                                 std::int64_t rows, std::int64_t cols) {
+  if (src.count() == 0) return;
+  void *px = src.data(), *py = dst.data();
+  void* args[] = {&batches, &rows, &cols, &px, &py};
+  dim3 grid(unsigned((cols + 31) / 32), unsigned((rows + 31) / 32),
+            unsigned(std::min<std::int64_t>(batches, 65535)));
+  launch(transpose_kernel(dtype_size(src.dtype)), grid, dim3(32, 8), args);
+}
+
 bool CudaBackend::convolve(int direction, const RawTensor& x, const RawTensor& f,
-                           const RawTensor& y, const Window2D& w, bool depthwise) {
-  // x [N, H, W, C], f as KRSC [K, R, S, C/groups], y [N, OH, OW, K].
+                           const RawTensor& y, const Window2D& w, bool depthwise,
+                           const RawTensor* bias, FusedActivation activation, bool* fused) {
+  if (fused) *fused = false;
+  if (!nchw_convolutions_ || depthwise)
+    return convolve_as(CUDNN_TENSOR_NHWC, direction, x, y, x.data(), f.data(), y.data(), w,
+                       depthwise);
+  // cuDNN's FP32 kernels are faster in NCHW (and take more geometries): the operands are
+  // transposed [N, H, W, C] → [N, C, H, W] (KRSC → KCRS for the filter) and the result back.
+  // Where C or H·W is 1 both layouts are the same bytes, and nothing moves.
+  auto same_bytes = [](const RawTensor& t) {
+    return t.shape[3] == 1 || t.shape[1] * t.shape[2] == 1;
+  };
+  auto nchw_shape = [](const RawTensor& t) {
+    return Shape{t.shape[0], t.shape[3], t.shape[1], t.shape[2]};
+  };
+  auto operand = [&](const RawTensor& t) {
+    if (same_bytes(t)) return t;
+    RawTensor out = empty(nchw_shape(t), t.dtype);
+    transpose_into(out, t, t.shape[0], t.shape[1] * t.shape[2], t.shape[3]);
+    return out;
+  };
+  auto result = [&](const RawTensor& t) {
+    return same_bytes(t) ? t : empty(nchw_shape(t), t.dtype);
+  };
+  const RawTensor& out = direction == 0 ? y : direction == 1 ? x : f;
+  RawTensor xn = direction == 1 ? result(x) : operand(x);
+  RawTensor fn = direction == 2 ? result(f) : operand(f);
+  RawTensor yn = direction == 0 ? result(y) : operand(y);
+  if (!convolve_as(CUDNN_TENSOR_NCHW, direction, x, y, xn.data(), fn.data(), yn.data(), w,
+                   depthwise))
+    return false;
+  if (same_bytes(out)) return true;
+  const RawTensor& result_n = direction == 0 ? yn : direction == 1 ? xn : fn;
+  std::int64_t batches = out.shape[0], rows = out.shape[3], cols = out.shape[1] * out.shape[2];
+  if (!fused || (!bias && activation == FusedActivation::none)) {
+    transpose_into(out, result_n, batches, rows, cols);
+    return true;
+  }
+  // The forward pass's bias and relu ride on the transpose back: one sweep fewer.
+  RawTensor b = bias ? dense(*bias) : RawTensor();
+  void *px = result_n.data(), *py = out.data(), *pb = bias ? b.data() : nullptr;
+  int relu = activation == FusedActivation::relu;
+  void* args[] = {&batches, &rows, &cols, &px, &py, &pb, &relu};
+  dim3 grid(unsigned((cols + 31) / 32), unsigned((rows + 31) / 32),
+            unsigned(std::min<std::int64_t>(batches, 65535)));
+  launch(typed_kernel("transpose_bias_act", out.dtype), grid, dim3(32, 8), args);
+  *fused = true;
+  return true;
+}
+
+bool CudaBackend::convolve_as(int format, int direction, const RawTensor& x, const RawTensor& y,
+                              void* px, void* pf, void* py, const Window2D& w, bool depthwise) {
+  // Shapes from x [N, H, W, C] and y [N, OH, OW, K]; the buffers are in `format` (NHWC with
+  // KRSC filters, or NCHW with KCRS filters).
+  cudnnTensorFormat_t layout = cudnnTensorFormat_t(format);
   std::int64_t n = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3];
   std::int64_t k = y.shape[3];
   int groups = depthwise ? int(c) : 1;
@@ -675,12 +767,11 @@ bool CudaBackend::convolve(int direction, const RawTensor& x, const RawTensor& f
   if (!ok(cudnnCreateTensorDescriptor(&d.x)) || !ok(cudnnCreateTensorDescriptor(&d.y)) ||
       !ok(cudnnCreateFilterDescriptor(&d.f)) || !ok(cudnnCreateConvolutionDescriptor(&d.conv)))
     return false;
-  if (!ok(cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NHWC, type, int(n), int(c), int(h),
-                                     int(wd))) ||
-      !ok(cudnnSetTensor4dDescriptor(d.y, CUDNN_TENSOR_NHWC, type, int(n), int(k), int(w.out_h),
+  if (!ok(cudnnSetTensor4dDescriptor(d.x, layout, type, int(n), int(c), int(h), int(wd))) ||
+      !ok(cudnnSetTensor4dDescriptor(d.y, layout, type, int(n), int(k), int(w.out_h),
                                      int(w.out_w))) ||
-      !ok(cudnnSetFilter4dDescriptor(d.f, type, CUDNN_TENSOR_NHWC, int(k), int(c / groups),
-                                     int(w.kernel_h), int(w.kernel_w))) ||
+      !ok(cudnnSetFilter4dDescriptor(d.f, type, layout, int(k), int(c / groups), int(w.kernel_h),
+                                     int(w.kernel_w))) ||
       !ok(cudnnSetConvolution2dDescriptor(d.conv, int(w.pad_top), int(w.pad_left), int(w.stride_h),
                                           int(w.stride_w), int(w.dilation_h), int(w.dilation_w),
                                           CUDNN_CROSS_CORRELATION, type)) ||
@@ -690,10 +781,12 @@ bool CudaBackend::convolve(int direction, const RawTensor& x, const RawTensor& f
     return false;
 
   // The fastest deterministic algorithm, measured by cuDNN once per geometry (as PyTorch's
-  // cudnn.benchmark with cudnn.deterministic): training stays reproducible run to run.
-  std::string key = detail::format("{} {} {} {} {} {} {} {} {} {} {} {}", direction, x.shape,
-                                   f.shape, y.shape, w.stride_h, w.stride_w, w.pad_top, w.pad_left,
-                                   w.dilation_h, w.dilation_w, groups, int(type));
+  // cudnn.benchmark with cudnn.deterministic): training stays reproducible run to run, unless
+  // CT_CUDA_DETERMINISTIC=0 admits algorithms that add with atomics.
+  std::string key =
+      detail::format("{} {} {} {} {} {} {} {} {} {} {} {} {} {}", direction, format, x.shape,
+                     y.shape, w.kernel_h, w.kernel_w, w.stride_h, w.stride_w, w.pad_top, w.pad_left,
+                     w.dilation_h, w.dilation_w, groups, int(type));
   int algorithm = -1;
   if (auto it = conv_algorithms_.find(key); it != conv_algorithms_.end()) {
     algorithm = it->second;
@@ -752,17 +845,17 @@ bool CudaBackend::convolve(int direction, const RawTensor& x, const RawTensor& f
   last_kernel_ = "cuDNN convolution";
   cudaEvent_t begin = profile_begin();
   if (direction == 0)
-    s = cudnnConvolutionForward(dnn_, alpha, d.x, x.data(), d.f, f.data(), d.conv,
+    s = cudnnConvolutionForward(dnn_, alpha, d.x, px, d.f, pf, d.conv,
                                 cudnnConvolutionFwdAlgo_t(algorithm), workspace->address(),
-                                workspace_bytes, beta, d.y, y.data());
+                                workspace_bytes, beta, d.y, py);
   else if (direction == 1)
-    s = cudnnConvolutionBackwardData(dnn_, alpha, d.f, f.data(), d.y, y.data(), d.conv,
+    s = cudnnConvolutionBackwardData(dnn_, alpha, d.f, pf, d.y, py, d.conv,
                                      cudnnConvolutionBwdDataAlgo_t(algorithm), workspace->address(),
-                                     workspace_bytes, beta, d.x, x.data());
+                                     workspace_bytes, beta, d.x, px);
   else
-    s = cudnnConvolutionBackwardFilter(dnn_, alpha, d.x, x.data(), d.y, y.data(), d.conv,
+    s = cudnnConvolutionBackwardFilter(dnn_, alpha, d.x, px, d.y, py, d.conv,
                                        cudnnConvolutionBwdFilterAlgo_t(algorithm),
-                                       workspace->address(), workspace_bytes, beta, d.f, f.data());
+                                       workspace->address(), workspace_bytes, beta, d.f, pf);
   check_dnn(s, "convolution");
   profile_end(begin, detail::format("cuDNN {} {} algorithm {}",
                                     direction == 0   ? "forward"
@@ -801,13 +894,18 @@ RawTensor CudaBackend::conv2d_activation(const RawTensor& input, const RawTensor
   RawTensor x = dense(input);
   RawTensor f = contiguous(krsc_view(filter, depthwise));
   RawTensor y = empty({input.shape[0], w.out_h, w.out_w, channels}, input.dtype);
+  if (bias)  // checked before any kernel reads it
+    CT_CHECK(bias->rank() == 1 && bias->shape[0] == channels && bias->dtype == y.dtype,
+             "bias {} {} does not match the last dimension of {} {}", bias->shape, bias->dtype,
+             y.shape, y.dtype);
+  bool fused = false;
   if (x.count() == 0) {
     y = fill(y.shape, y.dtype, 0);  // an empty sum (no input channels)
-  } else if (y.count() > 0 && !convolve(0, x, f, y, w, depthwise)) {
+  } else if (y.count() > 0 && !convolve(0, x, f, y, w, depthwise, bias, activation, &fused)) {
     return fallback_for(device(), Op::conv2d_activation)
         .conv2d_activation(input, filter, w, depthwise, bias, activation);
   }
-  bias_activation(y, bias, activation);
+  if (!fused) bias_activation(y, bias, activation);
   return y;
 }
 

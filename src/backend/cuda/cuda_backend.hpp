@@ -6,12 +6,14 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "cotangent/backend/backend.hpp"
+#include "block_pool.hpp"
 #include "kernel_abi.hpp"
 
 namespace ct::cuda {
@@ -86,6 +88,9 @@ class CudaBackend final : public Backend {
   /// The output of an elementwise kernel over up to three operands broadcast to `shape`.
   RawTensor map(const std::string& kernel, const Shape& shape, DType out_dtype,
                 std::initializer_list<const RawTensor*> operands);
+  /// dst[b, c, r] = src[b, r, c] for contiguous [batches, rows, cols] src.
+  void transpose_into(const RawTensor& dst, const RawTensor& src, std::int64_t batches,
+                      std::int64_t rows, std::int64_t cols);
   /// Copies `src` (any strides) into the view `dst` (any strides), same shape and dtype.
   void copy_into(const RawTensor& dst, const RawTensor& src);
   /// A contiguous tensor with x's values (x itself when already contiguous).
@@ -97,8 +102,14 @@ class CudaBackend final : public Backend {
             double beta);
   /// Runs a convolution direction through cuDNN; false when cuDNN cannot (then the caller uses
   /// the CPU fallback).
+  /// For the forward pass (direction 0), `fused` (when given) says whether the bias and
+  /// activation were applied on the way too.
   bool convolve(int direction, const RawTensor& x, const RawTensor& f, const RawTensor& y,
-                const Window2D& w, bool depthwise);
+                const Window2D& w, bool depthwise, const RawTensor* bias = nullptr,
+                FusedActivation activation = FusedActivation::none, bool* fused = nullptr);
+  /// convolve on buffers in cuDNN tensor `format`, with shapes read off NHWC x and y.
+  bool convolve_as(int format, int direction, const RawTensor& x, const RawTensor& y, void* px,
+                   void* pf, void* py, const Window2D& w, bool depthwise);
   /// With CT_CUDA_PROFILE=1: an event recorded on the stream before a launch (else null), and
   /// the span from it to now, added to the profile under `name`.
   cudaEvent_t profile_begin();
@@ -113,12 +124,23 @@ class CudaBackend final : public Backend {
   cudnnHandle_t dnn_ = nullptr;
   std::vector<cudaLibrary_t> libraries_;  // the compiled kernel units, in kernel_units() order
   bool sync_each_launch_ = false;
+  bool deterministic_ = true;
+  bool nchw_convolutions_ = true;  // CT_CUDA_CONV_LAYOUT=nhwc runs cuDNN on NHWC directly
+  std::unique_ptr<BlockPool> pool_;
   std::string last_kernel_ = "none";
   std::mutex mutex_;
   std::unordered_map<std::string, cudaKernel_t> kernels_;
   std::unordered_map<std::string, int> conv_algorithms_;
   /// Column sums by cuBLAS take a vector of ones, grown as needed (float32 and float64).
   RawTensor ones_[2];
+  struct Staging {
+    void* buffer = nullptr;  // pinned host memory
+    std::size_t capacity = 0;
+    cudaEvent_t done = nullptr;  // recorded after the buffer's last copy
+  };
+  std::mutex staging_mutex_;
+  Staging staging_[2];
+  int next_staging_ = 0;
   bool profiling_ = false;
   struct Span {
     std::string name;

@@ -2,6 +2,7 @@
 // first use so that binaries built with CUDA start (and run on the CPU) without a driver.
 #include <array>
 #include <mutex>
+#include <vector>
 
 #include "cotangent/backend/cuda.hpp"
 #include "cotangent/core/error.hpp"
@@ -43,6 +44,44 @@ std::size_t compile_kernels(const std::string& arch) {
   return bytes;
 }
 std::size_t kernel_count() { return kernel_names().size(); }
+
+std::vector<std::string> missing_kernels() {
+  // Every name the backend builds to launch, by the same functions it calls.
+  constexpr DType kAll[] = {DType::float32, DType::float64, DType::int32, DType::int64,
+                            DType::boolean};
+  std::vector<std::string> wanted;
+  for (DType d : kAll) {
+    for (int i = 0; i < int(Op::binary_add); ++i)
+      if (unary_takes(UnaryOp(i), d)) wanted.push_back(unary_kernel(UnaryOp(i), d));
+    for (int i = 0; i < int(Op::compare_equal) - int(Op::binary_add); ++i)
+      if (binary_takes(BinaryOp(i), d)) wanted.push_back(binary_kernel(BinaryOp(i), d));
+    for (int i = 0; i < int(Op::fill) - int(Op::compare_equal); ++i)
+      if (compare_takes(CompareOp(i), d)) wanted.push_back(compare_kernel(CompareOp(i), d));
+    for (DType to : kAll) wanted.push_back(cast_kernel(d, to));
+    for (const char* family : {"fill", "iota", "select", "pad"})
+      wanted.push_back(typed_kernel(family, d));
+    for (int r = 0; r <= int(ReduceOp::argmin); ++r) {
+      bool logic = ReduceOp(r) == ReduceOp::any || ReduceOp(r) == ReduceOp::all;
+      if (logic != (d == DType::boolean)) continue;
+      for (bool per_block : {false, true})
+        wanted.push_back(reduce_kernel(ReduceOp(r), d, per_block));
+    }
+    if (!is_floating(d)) continue;
+    for (const char* family :
+         {"axpby", "bias_act", "random_uniform", "random_normal", "pool_max", "pool_average",
+          "pool_max_select", "pool_max_backward", "pool_max_backward_tiled", "transpose_bias_act",
+          "pool_average_backward"})
+      wanted.push_back(typed_kernel(family, d));
+  }
+  for (std::size_t bytes : {1, 4, 8}) {
+    wanted.push_back(copy_kernel(bytes));
+    wanted.push_back(transpose_kernel(bytes));
+  }
+  std::vector<std::string> missing;
+  for (const std::string& name : wanted)
+    if (!kernel_units().unit_of.contains(name)) missing.push_back(name);
+  return missing;
+}
 
 namespace detail_open {
 Backend& open_backend(int ordinal);

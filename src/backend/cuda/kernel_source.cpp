@@ -232,15 +232,33 @@ __forceinline__ void reduce_arg(long long outputs, long long length, const Strid
   }
 }
 
+/// A pooling geometry in index type I: 32-bit where every offset fits (integer division is
+/// several times cheaper than in 64 bits), else 64-bit.
+template <class I> struct PoolOf {
+  I n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl;
+  explicit PoolOf(const Pool& p)
+      : n(I(p.n)), h(I(p.h)), w(I(p.w)), c(I(p.c)), oh(I(p.oh)), ow(I(p.ow)), kh(I(p.kh)),
+        kw(I(p.kw)), sh(I(p.sh)), sw(I(p.sw)), pt(I(p.pt)), pl(I(p.pl)) {}
+};
+__forceinline__ bool fits_32_bits(const Pool& p) {
+  return p.n * p.h * p.w * p.c <= (1LL << 30) && p.n * p.oh * p.ow * p.c <= (1LL << 30);
+}
+#define CT_LOOP_OF(I, n) \
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < (n); i += I(blockDim.x) * I(gridDim.x))
+/// Runs body<I>(PoolOf<I>) in the narrowest index type that fits.
+#define CT_POOL_DISPATCH(call) \
+  if (fits_32_bits(p)) { using I = int; PoolOf<I> q(p); call; } \
+  else { using I = long long; PoolOf<I> q(p); call; }
+
 /// The in-bounds taps of the window at (oy, ox): calls tap(iy, ix) for each; returns the count.
-template <class Tap>
-__forceinline__ int window(const Pool& p, long long oy, long long ox, Tap&& tap) {
+template <class I, class Tap>
+__forceinline__ int window(const PoolOf<I>& p, I oy, I ox, Tap&& tap) {
   int count = 0;
-  for (long long ky = 0; ky < p.kh; ++ky) {
-    long long iy = oy * p.sh + ky - p.pt;
+  for (I ky = 0; ky < p.kh; ++ky) {
+    I iy = oy * p.sh + ky - p.pt;
     if (iy < 0 || iy >= p.h) continue;
-    for (long long kx = 0; kx < p.kw; ++kx) {
-      long long ix = ox * p.sw + kx - p.pl;
+    for (I kx = 0; kx < p.kw; ++kx) {
+      I ix = ox * p.sw + kx - p.pl;
       if (ix < 0 || ix >= p.w) continue;
       tap(iy, ix);
       ++count;
@@ -249,26 +267,26 @@ __forceinline__ int window(const Pool& p, long long oy, long long ox, Tap&& tap)
   return count;
 }
 /// The offset (within its image, before the channel) of the window's first maximum, or -1.
-template <class T>
-__forceinline__ long long winner(const Pool& p, const T* image, long long oy, long long ox, long long c) {
-  long long best = -1;
+template <class I, class T>
+__forceinline__ I winner(const PoolOf<I>& p, const T* image, I oy, I ox, I c) {
+  I best = -1;
   T v = T(0);
-  window(p, oy, ox, [&](long long iy, long long ix) {
-    long long at = (iy * p.w + ix) * p.c;
+  window(p, oy, ox, [&](I iy, I ix) {
+    I at = (iy * p.w + ix) * p.c;
     T u = image[at + c];
     if (best < 0 || u > v) v = u, best = at;
   });
   return best;
 }
-template <bool Max, class T>
-__forceinline__ void pool_forward(const Pool& p, const T* x, T* y) {
-  long long n = p.n * p.oh * p.ow * p.c;
-  CT_LOOP(n) {
-    long long c = i % p.c, ox = (i / p.c) % p.ow, oy = (i / (p.c * p.ow)) % p.oh, b = i / (p.c * p.ow * p.oh);
+template <class I, bool Max, class T>
+__forceinline__ void pool_forward(const PoolOf<I>& p, const T* x, T* y) {
+  I n = p.n * p.oh * p.ow * p.c;
+  CT_LOOP_OF(I, n) {
+    I c = i % p.c, ox = (i / p.c) % p.ow, oy = (i / (p.c * p.ow)) % p.oh, b = i / (p.c * p.ow * p.oh);
     const T* image = x + b * p.h * p.w * p.c;
     T acc = T(0);
     bool first = true;
-    int count = window(p, oy, ox, [&](long long iy, long long ix) {
+    int count = window(p, oy, ox, [&](I iy, I ix) {
       T u = image[(iy * p.w + ix) * p.c + c];
       if (Max) acc = first || u > acc ? u : acc;
       else acc += u;
@@ -278,37 +296,37 @@ __forceinline__ void pool_forward(const Pool& p, const T* x, T* y) {
     else y[i] = Max ? acc : acc * (T(1) / T(count));
   }
 }
-template <class T>
-__forceinline__ void pool_max_select(const Pool& p, const T* x, const T* values, T* y) {
-  long long n = p.n * p.oh * p.ow * p.c;
-  CT_LOOP(n) {
-    long long c = i % p.c, ox = (i / p.c) % p.ow, oy = (i / (p.c * p.ow)) % p.oh, b = i / (p.c * p.ow * p.oh);
-    long long image = b * p.h * p.w * p.c;
-    long long at = winner(p, x + image, oy, ox, c);
+template <class I, class T>
+__forceinline__ void pool_max_select(const PoolOf<I>& p, const T* x, const T* values, T* y) {
+  I n = p.n * p.oh * p.ow * p.c;
+  CT_LOOP_OF(I, n) {
+    I c = i % p.c, ox = (i / p.c) % p.ow, oy = (i / (p.c * p.ow)) % p.oh, b = i / (p.c * p.ow * p.oh);
+    I image = b * p.h * p.w * p.c;
+    I at = winner(p, x + image, oy, ox, c);
     y[i] = at < 0 ? T(0) : values[image + at + c];
   }
 }
 /// Each input element gathers from the windows that contain it, in the CPU's order.
-template <bool Max, class T>
-__forceinline__ void pool_backward(const Pool& p, const T* x, const T* dy, T* dx) {
-  long long n = p.n * p.h * p.w * p.c;
-  CT_LOOP(n) {
-    long long c = i % p.c, ix = (i / p.c) % p.w, iy = (i / (p.c * p.w)) % p.h, b = i / (p.c * p.w * p.h);
-    long long image = b * p.h * p.w * p.c, self = (iy * p.w + ix) * p.c;
-    long long oy0 = iy + p.pt - p.kh + 1, ox0 = ix + p.pl - p.kw + 1;
+template <class I, bool Max, class T>
+__forceinline__ void pool_backward(const PoolOf<I>& p, const T* x, const T* dy, T* dx) {
+  I n = p.n * p.h * p.w * p.c;
+  CT_LOOP_OF(I, n) {
+    I c = i % p.c, ix = (i / p.c) % p.w, iy = (i / (p.c * p.w)) % p.h, b = i / (p.c * p.w * p.h);
+    I image = b * p.h * p.w * p.c, self = (iy * p.w + ix) * p.c;
+    I oy0 = iy + p.pt - p.kh + 1, ox0 = ix + p.pl - p.kw + 1;
     oy0 = oy0 <= 0 ? 0 : (oy0 + p.sh - 1) / p.sh;
     ox0 = ox0 <= 0 ? 0 : (ox0 + p.sw - 1) / p.sw;
-    long long oy1 = (iy + p.pt) / p.sh, ox1 = (ix + p.pl) / p.sw;
+    I oy1 = (iy + p.pt) / p.sh, ox1 = (ix + p.pl) / p.sw;
     if (oy1 >= p.oh) oy1 = p.oh - 1;
     if (ox1 >= p.ow) ox1 = p.ow - 1;
     T acc = T(0);
-    for (long long oy = oy0; oy <= oy1; ++oy)
-      for (long long ox = ox0; ox <= ox1; ++ox) {
+    for (I oy = oy0; oy <= oy1; ++oy)
+      for (I ox = ox0; ox <= ox1; ++ox) {
         T d = dy[((b * p.oh + oy) * p.ow + ox) * p.c + c];
         if (Max) {
           if (winner(p, x + image, oy, ox, c) == self) acc += d;
         } else {
-          int count = window(p, oy, ox, [](long long, long long) {});
+          int count = window(p, oy, ox, [](I, I) {});
           acc += d * (T(1) / T(count));
         }
       }
@@ -316,17 +334,49 @@ __forceinline__ void pool_backward(const Pool& p, const T* x, const T* dy, T* dx
   }
 }
 
+/// Batches of [rows, cols] matrices transposed through a shared-memory tile, so that reads and
+/// writes are both coalesced (NHWC ↔ NCHW around cuDNN). Blocks of 32×8 threads. With an
+/// epilogue, y = activation(value + bias[row]) on the way (a convolution's bias and relu, whose
+/// channel is the source's row).
+template <bool Epilogue, class U>
+__forceinline__ void transpose(long long batches, long long rows, long long cols, const U* x, U* y,
+                               const U* bias = nullptr, int relu = 0) {
+  __shared__ U tile[32][33];
+  long long c0 = blockIdx.x * 32LL, r0 = blockIdx.y * 32LL;
+  for (long long b = blockIdx.z; b < batches; b += gridDim.z) {
+    const U* from = x + b * rows * cols;
+    U* to = y + b * rows * cols;
+    for (int j = threadIdx.y; j < 32; j += blockDim.y) {
+      long long r = r0 + j, c = c0 + threadIdx.x;
+      if (r < rows && c < cols) tile[j][threadIdx.x] = from[r * cols + c];
+    }
+    __syncthreads();
+    for (int j = threadIdx.y; j < 32; j += blockDim.y) {
+      long long c = c0 + j, r = r0 + threadIdx.x;
+      if (r < rows && c < cols) {
+        U v = tile[threadIdx.x][j];
+        if (Epilogue) {
+          if (bias) v += bias[r];
+          if (relu && !(v > U(0))) v = U(0);
+        }
+        to[c * rows + r] = v;
+      }
+    }
+    __syncthreads();
+  }
+}
+
 /// Windows that tile the image exactly: each writes all of its taps once.
-template <class T>
-__forceinline__ void pool_max_backward_tiled(const Pool& p, const T* x, const T* dy, T* dx) {
-  long long n = p.n * p.oh * p.ow * p.c;
-  CT_LOOP(n) {
-    long long c = i % p.c, ox = (i / p.c) % p.ow, oy = (i / (p.c * p.ow)) % p.oh, b = i / (p.c * p.ow * p.oh);
-    long long image = b * p.h * p.w * p.c;
-    long long best = winner(p, x + image, oy, ox, c);
+template <class I, class T>
+__forceinline__ void pool_max_backward_tiled(const PoolOf<I>& p, const T* x, const T* dy, T* dx) {
+  I n = p.n * p.oh * p.ow * p.c;
+  CT_LOOP_OF(I, n) {
+    I c = i % p.c, ox = (i / p.c) % p.ow, oy = (i / (p.c * p.ow)) % p.oh, b = i / (p.c * p.ow * p.oh);
+    I image = b * p.h * p.w * p.c;
+    I best = winner(p, x + image, oy, ox, c);
     T d = dy[i];
-    window(p, oy, ox, [&](long long iy, long long ix) {
-      long long at = (iy * p.w + ix) * p.c;
+    window(p, oy, ox, [&](I iy, I ix) {
+      I at = (iy * p.w + ix) * p.c;
       dx[image + at + c] = at == best ? d : T(0);
     });
   }
@@ -489,22 +539,26 @@ Generated generate() {
               T + "* y",
           "random<" + T + ">(counters, n, seed, counter, " + (dist[0] == 'u' ? "0" : "1") +
               ", y);");
+    kernel(typed_kernel("transpose_bias_act", d),
+           "long long batches, long long rows, long long cols, const " + T + "* x, " + T +
+               "* y, const " + T + "* bias, int relu",
+           "transpose<true>(batches, rows, cols, x, y, bias, relu);");
     kernel(typed_kernel("pool_max", d), "ct::Pool p, const " + T + "* x, " + T + "* y",
-           "pool_forward<true, " + T + ">(p, x, y);");
+           "CT_POOL_DISPATCH((pool_forward<I, true, " + T + ">(q, x, y)))");
     kernel(typed_kernel("pool_average", d), "ct::Pool p, const " + T + "* x, " + T + "* y",
-           "pool_forward<false, " + T + ">(p, x, y);");
+           "CT_POOL_DISPATCH((pool_forward<I, false, " + T + ">(q, x, y)))");
     kernel(typed_kernel("pool_max_select", d),
            "ct::Pool p, const " + T + "* x, const " + T + "* values, " + T + "* y",
-           "pool_max_select<" + T + ">(p, x, values, y);");
+           "CT_POOL_DISPATCH((pool_max_select<I, " + T + ">(q, x, values, y)))");
     kernel(typed_kernel("pool_max_backward", d),
            "ct::Pool p, const " + T + "* x, const " + T + "* dy, " + T + "* dx",
-           "pool_backward<true, " + T + ">(p, x, dy, dx);");
+           "CT_POOL_DISPATCH((pool_backward<I, true, " + T + ">(q, x, dy, dx)))");
     kernel(typed_kernel("pool_max_backward_tiled", d),
            "ct::Pool p, const " + T + "* x, const " + T + "* dy, " + T + "* dx",
-           "pool_max_backward_tiled<" + T + ">(p, x, dy, dx);");
+           "CT_POOL_DISPATCH((pool_max_backward_tiled<I, " + T + ">(q, x, dy, dx)))");
     kernel(typed_kernel("pool_average_backward", d),
            "ct::Pool p, const " + T + "* x, const " + T + "* dy, " + T + "* dx",
-           "pool_backward<false, " + T + ">(p, x, dy, dx);");
+           "CT_POOL_DISPATCH((pool_backward<I, false, " + T + ">(q, x, dy, dx)))");
   }
   for (std::size_t bytes : {1, 4, 8}) {
     const char* U = bytes == 1   ? "unsigned char"
@@ -512,6 +566,10 @@ Generated generate() {
                                  : "unsigned long long";
     kernel(copy_kernel(bytes), loop + "const " + U + "* x, " + U + "* y",
            "CT_LOOP(n) y[at(access, s, 1, i)] = x[at(access, s, 0, i)];");
+    kernel(transpose_kernel(bytes),
+           std::string("long long batches, long long rows, long long cols, const ") + U + "* x, " +
+               U + "* y",
+           std::string("transpose<false>(batches, rows, cols, x, y);"));
   }
   g.source = g.common;
   g.units.sources.assign(kKernelUnits, g.common);
@@ -571,6 +629,7 @@ std::string typed_kernel(const char* family, DType d) {
   return std::string(family) + "_" + type_suffix(d);
 }
 std::string copy_kernel(std::size_t bytes) { return "copy_" + std::to_string(bytes * 8); }
+std::string transpose_kernel(std::size_t bytes) { return "transpose_" + std::to_string(bytes * 8); }
 
 bool unary_takes(UnaryOp op, DType d) { return domain_takes(kUnary[int(op)].domain, d); }
 bool binary_takes(BinaryOp op, DType d) { return domain_takes(kBinary[int(op)].domain, d); }

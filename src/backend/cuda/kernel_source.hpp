@@ -38,6 +38,8 @@ std::string cast_kernel(DType from, DType to);
 std::string typed_kernel(const char* family, DType dtype);
 /// The strided copy of elements of `bytes` bytes (1, 4 or 8).
 std::string copy_kernel(std::size_t bytes);
+/// The batched matrix transpose of elements of `bytes` bytes.
+std::string transpose_kernel(std::size_t bytes);
 
 /// Whether an elementwise.def row of this domain takes `dtype`.
 bool unary_takes(UnaryOp op, DType dtype);
