@@ -13,6 +13,14 @@ find_dependency(CURL)
 find_dependency(OpenSSL)
 find_dependency(ZLIB)
 
+if(NOT TARGET gloo)
+  # Gloo: the collectives of data-parallel training (TCP transport).
+  find_package(Gloo QUIET)
+  if(NOT TARGET gloo)
+    message(FATAL_ERROR "cotangent: Gloo not found: apt-get install libgloo-dev")
+  endif()
+endif()
+
 if(NOT TARGET cotangent::openblas)
   # OpenBLAS built on OpenMP: one threading runtime for BLAS and cotangent's own loops.
   find_path(COTANGENT_OPENBLAS_INCLUDE_DIR cblas.h

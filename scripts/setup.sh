@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ cmake ninja-build pkg-config libopenblas-openmp-dev libdnnl-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+packages=(g++ cmake ninja-build pkg-config libopenblas-openmp-dev libdnnl-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libgloo-dev
           libgtest-dev libbenchmark-dev dataset-fashion-mnist python3 python3-numpy ca-certificates)
 command -v npm >/dev/null || packages+=(npm)
 missing=()

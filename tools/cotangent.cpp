@@ -12,9 +12,11 @@
 #include <cstring>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <limits>
 #include <new>
 
+#include "launch.hpp"
 #include "options.hpp"
 
 using namespace ct;
@@ -86,12 +88,16 @@ cli::Options evaluate_options() {
 
 void print_usage(std::ostream& out) {
   out << "usage: cotangent train [options]\n"
-      << "       cotangent evaluate --checkpoint FILE [options]\n\n"
+      << "       cotangent evaluate --checkpoint FILE [options]\n"
+      << "       cotangent launch --nproc N [--master-port P] -- cotangent train [options]\n\n"
       << "cotangent train:\n"
       << train_options().usage() << "\ncotangent evaluate:\n"
       << evaluate_options().usage()
       << "\nCtrl-C stops training after the batch in progress (saving a checkpoint when\n"
-         "--checkpoint-every is set) and exits with status 130; a second Ctrl-C exits at once.\n";
+         "--checkpoint-every is set) and exits with status 130; a second Ctrl-C exits at once.\n"
+         "Under a launcher (cotangent launch, torchrun, mpirun, srun) train runs data-parallel\n"
+         "over the ranks it started (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; Open MPI's and\n"
+         "Slurm's variables too): --batch-size is the global batch, split evenly over the ranks.\n";
 }
 
 // ---- Ctrl-C: finish the batch, save, then stop; a second one stops at once ---------------
@@ -249,14 +255,30 @@ int run_training(const cli::Options& args, const std::string& model_name) {
   std::filesystem::path output = args.text("output", "runs/" + model_name + "-" + run.dataset);
   std::filesystem::path resume = args.text("resume", "");
 
+  // Data-parallel when a launcher started several ranks (cotangent launch, torchrun, mpirun,
+  // srun): rank 0 alone prints and writes the output directory.
+  distributed::GroupOptions ranks = distributed::options_from_environment();
+  bool leader = ranks.rank == 0;
+  CT_CHECK_AS(ValueError, run.batch_size % ranks.size == 0,
+              "--batch-size {} does not split evenly over {} ranks", run.batch_size, ranks.size);
+
   // Everything that can be refused is, before any training: the output directory, its lock,
   // the checkpoint to resume and its settings, the dataset.
-  data::check_writable_directory(output);
-  DirectoryLock lock(output);
+  std::optional<DirectoryLock> lock;
+  if (leader) {
+    data::check_writable_directory(output);
+    lock.emplace(output);
+  }
   std::optional<io::Safetensors> resumed;
   if (!resume.empty()) {
     resumed = io::load_safetensors(resume / kCheckpointFile);
     check_resume(*resumed, resume, run, limit);
+    auto recorded = resumed->metadata.find("world_size");
+    std::string was = recorded == resumed->metadata.end() ? "1" : recorded->second;
+    CT_CHECK_AS(ValueError, was == std::to_string(ranks.size),
+                "--resume: the run in {} trained on {} ranks and this one has {}: each rank's "
+                "place in the epoch depends on the number of ranks, so resume with {}",
+                resume.string(), was, ranks.size, was);
   }
 
   data::DatasetOptions options;
@@ -270,6 +292,9 @@ int run_training(const cli::Options& args, const std::string& model_name) {
               "--batch-size {} is larger than the {} training images{}: no full batch to train on",
               run.batch_size, images, limit > 0 ? " (--limit)" : "");
 
+  std::unique_ptr<distributed::ProcessGroup> group;
+  if (ranks.size > 1) group = std::make_unique<distributed::ProcessGroup>(ranks);
+
   default_generator().reseed(run.seed);
   Context::local().random.reseed(run.seed + 1);
   Model model;
@@ -278,15 +303,23 @@ int run_training(const cli::Options& args, const std::string& model_name) {
                   : device_name == "cuda" ? Device::cuda()
                                           : Device::cpu();
   move(model, device);
-  std::cout << "Training " << model_name << " on " << run.dataset << ": " << images
-            << " training and " << dataset.test().count << " test images, batch " << run.batch_size
-            << ", " << run.optimizer << " with learning rate " << run.learning_rate << ", seed "
-            << run.seed << ", " << thread_count() << " threads (OpenMP " << openmp_waiting() << ")"
-            << std::endl;
+  if (group) distributed::broadcast_parameters(*group, model);
+  // Rank 0 speaks for the run; the other ranks' output goes nowhere.
+  std::ostringstream quiet;
+  std::ostream& say = leader ? std::cout : quiet;
+  say << "Training " << model_name << " on " << run.dataset << ": " << images << " training and "
+      << dataset.test().count << " test images, batch " << run.batch_size << ", " << run.optimizer
+      << " with learning rate " << run.learning_rate << ", seed " << run.seed << ", "
+      << thread_count() << " threads (OpenMP " << openmp_waiting() << ")"
+      << (group ? detail::format(", {} ranks of batch {}", ranks.size, run.batch_size / ranks.size)
+                : std::string())
+      << std::endl;
 
   std::vector<train::EpochMetrics> history;
-  train::FitOptions fit{
-      .epochs = run.epochs_planned, .progress = true, .checkpoint_every = checkpoint_every};
+  train::FitOptions fit{.epochs = run.epochs_planned,
+                        .progress = leader,
+                        .checkpoint_every = leader ? checkpoint_every : 0};
+  fit.group = group.get();
   fit.stop_requested = [announced = false]() mutable {
     if (interrupt_requested && !announced) {
       std::cerr
@@ -298,10 +331,10 @@ int run_training(const cli::Options& args, const std::string& model_name) {
     return interrupt_requested != 0;
   };
   fit.on_epoch = [&](const train::EpochMetrics& m) {
-    std::cout << train::describe(m, run.epochs_planned) << std::endl;
+    say << train::describe(m, run.epochs_planned) << std::endl;
     history.push_back(m);
     run.status = "running";
-    train::write_reports(output, history, run);  // so an open run can be looked at
+    if (leader) train::write_reports(output, history, run);  // so an open run can be looked at
   };
   auto train_with = [&](auto& optimizer) {
     using Optimizer = std::remove_reference_t<decltype(optimizer)>;
@@ -315,8 +348,7 @@ int run_training(const cli::Options& args, const std::string& model_name) {
                    std::strtoll(state.extra["correct"].c_str(), nullptr, 10),
                    std::strtoll(state.extra["seen"].c_str(), nullptr, 10)};
       history = train::decode_history(state.extra["history"]);
-      std::cout << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch
-                << std::endl;
+      say << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch << std::endl;
     }
     auto save = [&](const train::EpochProgress& p) {
       if (!parameters_finite(model))
@@ -329,13 +361,14 @@ int run_training(const cli::Options& args, const std::string& model_name) {
       extra["correct"] = std::to_string(p.correct);
       extra["seen"] = std::to_string(p.seen);
       extra["history"] = train::encode_history(history);
+      extra["world_size"] = std::to_string(ranks.size);
       io::TrainingState state{model_name, p.epoch, p.batch, 0, run.seed, extra};
       io::save_checkpoint<Model, Optimizer>(output / kCheckpointFile, model, &optimizer, state);
     };
     fit.on_checkpoint = save;
     fit.on_stop = [&](const train::EpochProgress& p) {
       run.status = "interrupted";
-      if (checkpoint_every > 0) save(p);
+      if (leader && checkpoint_every > 0) save(p);
     };
     train::fit(model, optimizer, dataset, fit);
   };
@@ -351,26 +384,34 @@ int run_training(const cli::Options& args, const std::string& model_name) {
   } catch (const train::Diverged& e) {
     run.status = "diverged";
     run.message = e.what();
-    train::write_reports(output, history, run);
+    if (leader) train::write_reports(output, history, run);
     throw train::Diverged(std::string(e.what()) +
                           (checkpoint_every > 0 ? "; the last good checkpoint is kept" : ""));
   }
   if (run.status == "interrupted") {
     run.message = "interrupted by a signal";
-    train::write_reports(output, history, run);
-    std::cout << "Interrupted after " << history.size() << " complete epochs; wrote "
-              << (output / "summary.json").string()
-              << (checkpoint_every > 0 ? " and the checkpoint (continue with --resume)" : "")
-              << std::endl;
+    if (leader) train::write_reports(output, history, run);
+    say << "Interrupted after " << history.size() << " complete epochs; wrote "
+        << (output / "summary.json").string()
+        << (checkpoint_every > 0 ? " and the checkpoint (continue with --resume)" : "")
+        << std::endl;
     return 130;
   }
   run.status = "completed";
-  train::write_reports(output, history, run);
-  if (device.mode == Device::Mode::lazy) std::cout << lazy::metrics_summary() << std::endl;
-  std::cout << "Final test accuracy " << std::fixed << std::setprecision(2)
-            << 100 * history.back().test_accuracy << "%; wrote "
-            << (output / "summary.json").string() << " and " << (output / "metrics.csv").string()
-            << std::endl;
+  if (leader) train::write_reports(output, history, run);
+  if (device.mode == Device::Mode::lazy) say << lazy::metrics_summary() << std::endl;
+  if (group) {
+    double total = 0;
+    for (const auto& m : history) total += m.seconds;
+    say << detail::format(
+               "Rank 0 spent {} s of {} s of training in collectives ({}%)",
+               std::round(group->communication_seconds() * 10) / 10, std::round(total * 10) / 10,
+               total > 0 ? std::round(100 * group->communication_seconds() / total) : 0.0)
+        << std::endl;
+  }
+  say << "Final test accuracy " << std::fixed << std::setprecision(2)
+      << 100 * history.back().test_accuracy << "%; wrote " << (output / "summary.json").string()
+      << " and " << (output / "metrics.csv").string() << std::endl;
   return 0;
 }
 
@@ -410,11 +451,12 @@ int run(int argc, char** argv) {
     print_usage(std::cout);
     return 0;
   }
+  if (command == "launch") return cli::launch(argc, argv);
   if (command != "train" && command != "evaluate") {
     print_usage(std::cerr);
     if (command.empty()) return 2;
-    throw ValueError(
-        detail::format("unknown command '{}' (the commands are train and evaluate)", command));
+    throw ValueError(detail::format(
+        "unknown command '{}' (the commands are train, evaluate and launch)", command));
   }
   cli::Options args = command == "train" ? train_options() : evaluate_options();
   args.parse(argc, argv, 2);

@@ -165,6 +165,23 @@ Epoch::Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_
   batches_ = drop_remainder ? n / batch_size : (n + batch_size - 1) / batch_size;
 }
 
+Epoch Epoch::shard(std::int64_t rank, std::int64_t ranks) const {
+  CT_CHECK_AS(ValueError, ranks >= 1 && rank >= 0 && rank < ranks,
+              "shard: rank {} of {} is out of range", rank, ranks);
+  CT_CHECK_AS(ValueError, batch_size_ % ranks == 0,
+              "shard: a batch of {} does not split evenly over {} ranks", batch_size_, ranks);
+  std::int64_t part = batch_size_ / ranks;
+  std::vector<std::int64_t> order;
+  order.reserve(std::size_t(batches_ * part));
+  for (std::int64_t b = 0; b < batches_; ++b) {
+    std::int64_t start = b * batch_size_ + rank * part;
+    std::int64_t end = std::min<std::int64_t>(start + part, std::int64_t(order_.size()));
+    if (end - start < part) break;  // a short last batch does not split evenly
+    order.insert(order.end(), order_.begin() + start, order_.begin() + end);
+  }
+  return Epoch(samples_, std::move(order), part, true);
+}
+
 LabeledBatch Epoch::batch(std::int64_t i) const {
   CT_CHECK_AS(IndexError, i >= 0 && i < batches_,
               "batch {} is past the end of the epoch ({} batches)", i, batches_);

@@ -4,8 +4,8 @@
 #   cmake -DSOURCE_DIR=<repository> -P device_clean.cmake
 cmake_minimum_required(VERSION 3.25)
 set(folders include/cotangent/ops include/cotangent/nn include/cotangent/optim
-            include/cotangent/autodiff include/cotangent/train src/ops src/nn src/optim
-            src/autodiff src/train)
+            include/cotangent/autodiff include/cotangent/train include/cotangent/distributed
+            src/ops src/nn src/optim src/autodiff src/train src/distributed)
 # Files that define the edges themselves: scalars(), scalar(), at(), to(), printing, and the
 # gradient checker, which compares on the host by design.
 set(edges include/cotangent/ops/creation.hpp src/ops/print.cpp include/cotangent/autodiff/check.hpp)

@@ -1,8 +1,9 @@
 # Fails when a file includes a header of a layer above its own: the library's layers, lowest
-# first, are core, backend, tape (recording), ops, autodiff, nn, optim, data, io, train, models.
+# first, are core, backend, tape (recording), ops, autodiff, nn, optim, distributed, data, io, train,
+# models.
 #   cmake -DSOURCE_DIR=<repository> -P layering.cmake
 cmake_minimum_required(VERSION 3.25)
-set(layers core backend tape ops autodiff nn optim data io train models)
+set(layers core backend tape ops autodiff nn optim distributed data io train models)
 
 # The layer of a path relative to the repository; empty for files above every layer.
 function(layer_of path out)

@@ -39,6 +39,10 @@ struct MemoryError : Error {
 struct IOError : Error {
   using Error::Error;
 };
+/// A process of a distributed run is lost, times out, or disagrees with the others.
+struct DistributedError : Error {
+  using Error::Error;
+};
 
 namespace detail {
 

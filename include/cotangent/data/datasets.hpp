@@ -96,6 +96,11 @@ class Epoch {
   iterator end() const { return iterator(nullptr, batches_); }
   /// Batch `i` built synchronously; IndexError unless 0 <= i < batch_count().
   LabeledBatch batch(std::int64_t i) const;
+  /// This rank's share of every batch for data-parallel training: slice `rank` of `ranks`
+  /// equal slices of each batch, so that the ranks together see each batch once, and their
+  /// averaged gradients are those of the whole batch. ValueError when the batch size does not
+  /// split evenly.
+  Epoch shard(std::int64_t rank, std::int64_t ranks) const;
 
  private:
   std::shared_ptr<const ByteSamples> samples_;

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "cotangent/data/datasets.hpp"
+#include "cotangent/distributed/data_parallel.hpp"
 #include "cotangent/nn/context.hpp"
 #include "cotangent/nn/losses.hpp"
 #include "cotangent/nn/move.hpp"
@@ -43,6 +44,10 @@ struct FitOptions {
   /// (the batches done so far) and returns the epochs completed.
   std::function<bool()> stop_requested;
   std::function<void(const EpochProgress&)> on_stop;
+  /// Data-parallel training: each rank of the group trains on its shard of every batch (the
+  /// dataset's batch size is the global one, split evenly) and the ranks average gradients;
+  /// losses and accuracies are summed over the ranks. Every rank must call fit alike.
+  distributed::ProcessGroup* group = nullptr;
 };
 
 namespace detail {
@@ -121,25 +126,36 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
     m.epoch = first + std::int64_t(history.size()) + 1;
     bool resumed = history.empty() && options.start.batch > 0;
     EpochProgress p = resumed ? options.start : EpochProgress{m.epoch - 1};
-    ProgressBar bar(m.epoch, options.epochs, batches.batch_count(), options.progress);
+    data::Epoch shard =
+        options.group ? batches.shard(options.group->rank(), options.group->size()) : batches;
+    ProgressBar bar(m.epoch, options.epochs, shard.batch_count(), options.progress);
     auto start = std::chrono::steady_clock::now();
     std::int64_t &seen = p.seen, &done = p.batch;
     std::int64_t seen_at_start = seen;
     detail::DeviceSums sums(device);
     // Reads the device's sums; a non-finite loss means the run diverged.
+    // Over all ranks when distributed: what this rank adds to the group's sums.
+    double group_loss = 0, group_correct = 0, group_seen = 0;
     auto settle = [&] {
       sums.read_into(p.loss_sum, p.correct);
-      if (!std::isfinite(p.loss_sum)) {
+      group_loss = p.loss_sum, group_correct = double(p.correct), group_seen = double(seen);
+      if (options.group) {
+        // The host sums of all ranks, summed on the host: already read, so no device wait.
+        Tensor<double> mine({p.loss_sum, double(p.correct), double(seen)});
+        auto all = options.group->allreduce(mine).scalars();  // host edge: a host tensor
+        group_loss = all[0], group_correct = all[1], group_seen = all[2];
+      }
+      if (!std::isfinite(group_loss)) {
         bar.finish();
         throw Diverged(ct::detail::format(
             "training diverged: the loss is {} by epoch {}, batch {} of {}; the model is no "
             "longer usable (try a lower learning rate)",
-            p.loss_sum, m.epoch, done, batches.batch_count()));
+            group_loss, m.epoch, done, shard.batch_count()));
       }
     };
     {
       LearningPhaseScope training(LearningPhase::training);
-      for (auto it = batches.begin_at(done); it != batches.end(); ++it) {
+      for (auto it = shard.begin_at(done); it != shard.end(); ++it) {
         if (options.stop_requested && options.stop_requested()) {
           settle();
           bar.finish();
@@ -150,11 +166,19 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
         auto images = to(batch.data, device);
         auto labels = to(batch.label, device);
         Tensor<float> logits;
-        auto loss = minimize(optimizer, model, [&](const Model& m) {
+        auto loss_of = [&](const Model& m) {
           auto out = m(images);
           logits = without_derivative(out);  // keeps no recording alive past the step
           return softmax_cross_entropy(out, labels);
-        });
+        };
+        Tensor<float> loss;
+        if (options.group) {
+          auto [value, gradient] = value_with_gradient(model, loss_of);
+          optimizer.update(model, distributed::average_gradients(*options.group, gradient));
+          loss = value;
+        } else {
+          loss = minimize(optimizer, model, loss_of);
+        }
         std::int64_t n = labels.shape(0);
         sums.add(logits, labels, loss * float(n));
         // The step (forward, backward, update, sums) as one program on the lazy device.
@@ -162,10 +186,10 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
         seen += n;
         ++done;
         bool checkpoint = options.checkpoint_every > 0 && options.on_checkpoint &&
-                          done % options.checkpoint_every == 0 && done < batches.batch_count();
-        if (done % options.log_every == 0 || checkpoint || done == batches.batch_count()) {
+                          done % options.checkpoint_every == 0 && done < shard.batch_count();
+        if (done % options.log_every == 0 || checkpoint || done == shard.batch_count()) {
           settle();
-          bar.update(done, seen - seen_at_start, p.loss_sum / double(seen));
+          bar.update(done, seen - seen_at_start, group_loss / group_seen);
         }
         if (checkpoint) options.on_checkpoint(p);
       }
@@ -173,9 +197,10 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
     settle();
     bar.finish();
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    m.training_loss = seen ? p.loss_sum / double(seen) : 0;
-    m.training_accuracy = seen ? double(p.correct) / double(seen) : 0;
-    m.images_per_second = m.seconds > 0 ? double(seen - seen_at_start) / m.seconds : 0;
+    m.training_loss = group_seen > 0 ? group_loss / group_seen : 0;
+    m.training_accuracy = group_seen > 0 ? group_correct / group_seen : 0;
+    double ranks = options.group ? double(options.group->size()) : 1;
+    m.images_per_second = m.seconds > 0 ? ranks * double(seen - seen_at_start) / m.seconds : 0;
     std::tie(m.test_loss, m.test_accuracy) = evaluate(model, dataset);
     history.push_back(m);
     if (options.on_epoch) options.on_epoch(m);

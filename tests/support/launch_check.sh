@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `cotangent launch`: two ranks of `cotangent train` give the run one process gives at the same
+# global batch, only rank 0 writes, and every careless or failing launch ends with a clear
+# message and status, never a hang.
+#   launch_check.sh COTANGENT_BINARY WORK_DIR
+set -uo pipefail
+cli="$1"
+work="$2"
+rm -rf "$work" && mkdir -p "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+quick=(--model mlp --dataset mnist --limit 1280 --epochs 1 --batch-size 64 --seed 3 --no-download --threads 1)
+
+# Two ranks at batch 32 each, and one process at batch 64: the same metrics.
+out=$(timeout 120 "$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --output "$work/two" 2>&1)
+rc=$?
+[ "$rc" -eq 0 ] || fail "launch of 2 ranks -> exit $rc: $(echo "$out" | tail -3)"
+[[ "$out" == *"2 ranks of batch 32"* ]] || fail "launch: no '2 ranks of batch 32' in: $out"
+[[ "$out" == *"in collectives"* ]] || fail "launch: no communication share in: $out"
+[ "$(grep -c '^Epoch 1/1' <<<"$out")" -eq 1 ] || fail "launch: rank 1 printed too: $out"
+one=$(timeout 120 "$cli" train "${quick[@]}" --output "$work/one" 2>&1) || fail "one process failed: $one"
+epoch_line() { grep '^Epoch 1/1' <<<"$1" | sed 's/  [0-9.]* s, [0-9]* images\/s//'; }
+[ "$(epoch_line "$out")" = "$(epoch_line "$one")" ] ||
+  fail "2 ranks and 1 process differ: '$(epoch_line "$out")' vs '$(epoch_line "$one")'"
+[ -f "$work/two/summary.json" ] || fail "launch: rank 0 wrote no summary.json"
+
+# expect STATUS FRAGMENT -- ARGS...
+expect() {
+  local status="$1" fragment="$2"
+  shift 3
+  local out rc
+  out=$(timeout 60 "$cli" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" -ne "$status" ] || [[ "$out" != *"$fragment"* ]]; then
+    fail "cotangent $* -> exit $rc (want $status), output lacks '$fragment': $(echo "$out" | tail -3)"
+  fi
+}
+expect 1 "--nproc N is required" -- launch -- "$cli" train
+expect 1 "--nproc 0: not a whole number in [1, 1024]" -- launch --nproc 0 -- "$cli" train
+expect 1 "--nproc x: not a whole number" -- launch --nproc x -- "$cli" train
+expect 1 "no command after --" -- launch --nproc 2 --
+expect 1 "unexpected '--nprocs'" -- launch --nprocs 2 -- "$cli" train
+expect 127 "cannot run no-such-program" -- launch --nproc 2 -- no-such-program
+expect 3 "rank 0 exited with status 3" -- launch --nproc 2 -- sh -c 'exit 3'
+expect 1 "--batch-size 63 does not split evenly over 2 ranks" -- \
+  launch --nproc 2 -- "$cli" train "${quick[@]}" --batch-size 63 --output "$work/odd"
+
+# A rank killed before it meets the others: the launcher stops the rest at once.
+start=$SECONDS
+expect 137 "rank 1 exited with status 137" -- launch --nproc 2 -- sh -c \
+  'if [ "$RANK" = 1 ]; then kill -9 $$; fi; exec "$0" "$@"' "$cli" train "${quick[@]}" --output "$work/killed"
+[ $((SECONDS - start)) -lt 20 ] || fail "the launcher took $((SECONDS - start)) s to stop after a lost rank"
+
+# Resuming with another number of ranks is refused with the reason.
+timeout 120 "$cli" train "${quick[@]}" --checkpoint-every 5 --output "$work/ckpt" >/dev/null 2>&1 ||
+  fail "could not make a checkpoint"
+expect 1 "trained on 1 ranks and this one has 2" -- launch --nproc 2 -- "$cli" train "${quick[@]}" \
+  --epochs 2 --resume "$work/ckpt" --output "$work/ckpt"
+
+[ "$failures" -eq 0 ] && echo "launch checks passed"
+exit $((failures > 0))
