@@ -23,6 +23,11 @@ epoch_line() { grep '^Epoch 1/1' <<<"$1" | sed 's/  [0-9.]* s, [0-9]* images\/s/
 [ "$(epoch_line "$out")" = "$(epoch_line "$one")" ] ||
   fail "2 ranks and 1 process differ: '$(epoch_line "$out")' vs '$(epoch_line "$one")'"
 [ -f "$work/two/summary.json" ] || fail "launch: rank 0 wrote no summary.json"
+# The same seed gives the same data-parallel run twice.
+again=$(timeout 120 "$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --output "$work/again" 2>&1) ||
+  fail "second launch failed: $again"
+[ "$(epoch_line "$out")" = "$(epoch_line "$again")" ] ||
+  fail "two launches with one seed differ: '$(epoch_line "$out")' vs '$(epoch_line "$again")'"
 
 # expect STATUS FRAGMENT -- ARGS...
 expect() {
