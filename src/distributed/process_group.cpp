@@ -165,6 +165,12 @@ ProcessGroup::ProcessGroup(const GroupOptions& options) : state_(std::make_uniqu
   CT_CHECK_AS(ValueError, options.size >= 1 && options.rank >= 0 && options.rank < options.size,
               "process group: rank {} of {} is out of range", options.rank, options.size);
   if (options.size == 1) return;
+  // Gloo writes to its sockets without MSG_NOSIGNAL: a write to a peer that died would kill this
+  // process with SIGPIPE instead of failing the collective. As Python does, ignore it (unless
+  // the program set its own handler).
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
+    ::signal(SIGPIPE, SIG_IGN);
   if (options.rank == 0) s.server = std::make_unique<StoreServer>(options.master_port);
   s.store =
       std::make_unique<TcpStore>(options.master_address, options.master_port, options.timeout);

@@ -37,7 +37,9 @@ enum class Reduction { sum, average };
 class ProcessGroup {
  public:
   /// Meets the other ranks (rank 0 serves the rendezvous at master_address:master_port) and
-  /// connects to each. DistributedError if they do not all arrive within the timeout.
+  /// connects to each. DistributedError if they do not all arrive within the timeout. With more
+  /// than one rank, SIGPIPE is ignored from then on (unless the program handles it), so that a
+  /// peer that dies is an error here rather than the end of this process.
   explicit ProcessGroup(const GroupOptions& options);
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
