@@ -316,9 +316,8 @@ int run_training(const cli::Options& args, const std::string& model_name) {
       << std::endl;
 
   std::vector<train::EpochMetrics> history;
-  train::FitOptions fit{.epochs = run.epochs_planned,
-                        .progress = leader,
-                        .checkpoint_every = leader ? checkpoint_every : 0};
+  train::FitOptions fit{
+      .epochs = run.epochs_planned, .progress = leader, .checkpoint_every = checkpoint_every};
   fit.group = group.get();
   fit.stop_requested = [announced = false]() mutable {
     if (interrupt_requested && !announced) {
@@ -365,7 +364,11 @@ int run_training(const cli::Options& args, const std::string& model_name) {
       io::TrainingState state{model_name, p.epoch, p.batch, 0, run.seed, extra};
       io::save_checkpoint<Model, Optimizer>(output / kCheckpointFile, model, &optimizer, state);
     };
-    fit.on_checkpoint = save;
+    // Every rank stops at the same batches (fit sums the metrics over the ranks there); rank 0
+    // alone writes.
+    fit.on_checkpoint = [&](const train::EpochProgress& p) {
+      if (leader) save(p);
+    };
     fit.on_stop = [&](const train::EpochProgress& p) {
       run.status = "interrupted";
       if (leader && checkpoint_every > 0) save(p);

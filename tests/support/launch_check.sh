@@ -56,6 +56,14 @@ expect 137 "rank 1 exited with status 137" -- launch --nproc 2 -- sh -c \
   'if [ "$RANK" = 1 ]; then kill -9 $$; fi; exec "$0" "$@"' "$cli" train "${quick[@]}" --output "$work/killed"
 [ $((SECONDS - start)) -lt 20 ] || fail "the launcher took $((SECONDS - start)) s to stop after a lost rank"
 
+# Checkpoints every 5 batches (between the log lines every 10) and a resume on 2 ranks.
+out=$(timeout 120 "$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --checkpoint-every 5 \
+  --output "$work/dp-ckpt" 2>&1) || fail "launch with checkpoints failed: $(echo "$out" | tail -3)"
+out=$(timeout 120 "$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --epochs 2 \
+  --resume "$work/dp-ckpt" --output "$work/dp-ckpt" 2>&1)
+[ $? -eq 0 ] && [[ "$out" == *"Resuming at epoch 2"* ]] && [[ "$out" == *"Epoch 2/2"* ]] ||
+  fail "resuming on 2 ranks: $(echo "$out" | tail -3)"
+
 # Resuming with another number of ranks is refused with the reason.
 timeout 120 "$cli" train "${quick[@]}" --checkpoint-every 5 --output "$work/ckpt" >/dev/null 2>&1 ||
   fail "could not make a checkpoint"
