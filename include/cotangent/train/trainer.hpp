@@ -41,7 +41,8 @@ struct FitOptions {
   std::function<void(const EpochProgress&)> on_checkpoint;
   std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch
   /// Asked before each batch; when it answers true, fit calls on_stop with the position reached
-  /// (the batches done so far) and returns the epochs completed.
+  /// (the batches done so far) and returns the epochs completed. With a group it is asked at
+  /// each read of the sums instead, and all ranks stop together when any asked.
   std::function<bool()> stop_requested;
   std::function<void(const EpochProgress&)> on_stop;
   /// Data-parallel training: each rank of the group trains on its shard of every batch (the
@@ -120,6 +121,9 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
   std::vector<EpochMetrics> history;
   Device device = device_of(model);
   std::int64_t first = options.start.epoch;
+  // Distributed, a stop is agreed at the reads (any rank asked), so that every rank stops after
+  // the same batch and their collectives stay paired.
+  bool group_stop = false;
   for (auto& batches :
        dataset.training_epochs(std::max<std::int64_t>(options.epochs - first, 0), first)) {
     EpochMetrics m;
@@ -141,9 +145,11 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
       group_loss = p.loss_sum, group_correct = double(p.correct), group_seen = double(seen);
       if (options.group) {
         // The host sums of all ranks, summed on the host: already read, so no device wait.
-        Tensor<double> mine({p.loss_sum, double(p.correct), double(seen)});
+        double asked = options.stop_requested && options.stop_requested() ? 1 : 0;
+        Tensor<double> mine({p.loss_sum, double(p.correct), double(seen), asked});
         auto all = options.group->allreduce(mine).scalars();  // host edge: a host tensor
         group_loss = all[0], group_correct = all[1], group_seen = all[2];
+        group_stop = all[3] > 0;
       }
       if (!std::isfinite(group_loss)) {
         bar.finish();
@@ -156,7 +162,7 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
     {
       LearningPhaseScope training(LearningPhase::training);
       for (auto it = shard.begin_at(done); it != shard.end(); ++it) {
-        if (options.stop_requested && options.stop_requested()) {
+        if (options.group ? group_stop : options.stop_requested && options.stop_requested()) {
           settle();
           bar.finish();
           if (options.on_stop) options.on_stop(p);
