@@ -12,6 +12,7 @@
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/transport/tcp/device.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -171,6 +172,18 @@ ProcessGroup::ProcessGroup(const GroupOptions& options) : state_(std::make_uniqu
   struct sigaction current {};
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
     ::signal(SIGPIPE, SIG_IGN);
+  // The threads made here (the rendezvous server's, Gloo's event loop) take no SIGINT or
+  // SIGTERM: those reach the main thread, whose handler stops training between batches, and
+  // never interrupt a transfer half-way.
+  sigset_t blocked, previous;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &blocked, &previous);
+  struct Restore {
+    sigset_t mask;
+    ~Restore() { ::pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
+  } restore{previous};
   if (options.rank == 0) s.server = std::make_unique<StoreServer>(options.master_port);
   s.store =
       std::make_unique<TcpStore>(options.master_address, options.master_port, options.timeout);

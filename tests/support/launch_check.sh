@@ -64,18 +64,6 @@ out=$(timeout 120 "$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --epochs
 [ $? -eq 0 ] && [[ "$out" == *"Resuming at epoch 2"* ]] && [[ "$out" == *"Epoch 2/2"* ]] ||
   fail "resuming on 2 ranks: $(echo "$out" | tail -3)"
 
-# Ctrl-C reaches both ranks: they agree to stop after the same batch, rank 0 saves, status 130.
-"$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --epochs 100 --checkpoint-every 5 \
-  --output "$work/dp-int" >"$work/int.log" 2>&1 &
-launcher=$!
-sleep 3
-pkill -INT -f -- "train .*--output $work/dp-int"
-timeout 60 tail --pid=$launcher -f /dev/null
-wait $launcher
-rc=$?
-[ "$rc" -eq 130 ] && grep -q "Interrupted after" "$work/int.log" && [ -f "$work/dp-int/checkpoint.safetensors" ] ||
-  fail "Ctrl-C on 2 ranks -> exit $rc: $(tail -3 "$work/int.log")"
-
 # Resuming with another number of ranks is refused with the reason.
 timeout 120 "$cli" train "${quick[@]}" --checkpoint-every 5 --output "$work/ckpt" >/dev/null 2>&1 ||
   fail "could not make a checkpoint"
