@@ -1,6 +1,6 @@
 #pragma once
 // Structures passed by value to the generated kernels: the host's layout must match the one
-// kernel_source() declares (checked by static_asserts here and offsetof tests in the source).
+// generated source declares (sizes checked by static_asserts here and in that source).
 #include <cstdint>
 
 #include "cotangent/core/shape.hpp"

@@ -439,7 +439,6 @@ struct Generated {
   std::string common;  // prelude and helpers
   std::vector<std::string> names;
   std::vector<std::string> kernels;  // each kernel's definition, by names' order
-  std::string source;
   KernelUnits units;
 };
 
@@ -571,10 +570,8 @@ Generated generate() {
                U + "* y",
            std::string("transpose<false>(batches, rows, cols, x, y);"));
   }
-  g.source = g.common;
   g.units.sources.assign(kKernelUnits, g.common);
   for (std::size_t i = 0; i < g.kernels.size(); ++i) {
-    g.source += g.kernels[i];
     int unit = int(i % kKernelUnits);  // round robin: units of about equal work
     g.units.sources[unit] += g.kernels[i];
     g.units.unit_of.emplace(g.names[i], unit);
@@ -605,7 +602,6 @@ const char* type_suffix(DType dtype) {
   return "?";
 }
 
-const std::string& kernel_source() { return generated().source; }
 const std::vector<std::string>& kernel_names() { return generated().names; }
 const KernelUnits& kernel_units() { return generated().units; }
 

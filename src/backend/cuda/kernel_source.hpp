@@ -12,9 +12,7 @@ namespace ct::cuda {
 
 /// The element type's name in the generated source: f32, f64, i32, i64, b8.
 const char* type_suffix(DType dtype);
-/// The whole translation unit: prelude, helpers and one extern "C" kernel per entry point.
-const std::string& kernel_source();
-/// The names of every kernel in kernel_source(), for tests that check each one was compiled.
+/// The names of every generated kernel, in the order they are printed.
 const std::vector<std::string>& kernel_names();
 
 /// The kernels split into translation units of about equal size, each with the shared prelude,
@@ -26,7 +24,7 @@ struct KernelUnits {
 };
 const KernelUnits& kernel_units();
 
-/// Names of the kernels the backend looks up (all in kernel_source()).
+/// Names of the kernels the backend looks up (all generated).
 std::string unary_kernel(UnaryOp op, DType dtype);
 std::string binary_kernel(BinaryOp op, DType dtype);
 std::string compare_kernel(CompareOp op, DType dtype);
