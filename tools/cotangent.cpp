@@ -3,12 +3,12 @@
 #include <cotangent/cotangent.hpp>
 #include <cotangent/io/checkpoint.hpp>
 #include <cotangent/models/classifiers.hpp>
+#include <cotangent/train/stop_signals.hpp>
 #include <cotangent/train/trainer.hpp>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
@@ -98,30 +98,6 @@ void print_usage(std::ostream& out) {
          "Under a launcher (cotangent launch, torchrun, mpirun, srun) train runs data-parallel\n"
          "over the ranks it started (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; Open MPI's and\n"
          "Slurm's variables too): --batch-size is the global batch, split evenly over the ranks.\n";
-}
-
-// ---- Ctrl-C: finish the batch, save, then stop; a second one stops at once ---------------
-
-volatile std::sig_atomic_t interrupt_requested = 0;
-
-// Only async-signal-safe work here: the first signal sets the flag the training loop reads
-// between batches; a second one ends the process at once, as the signal's default does.
-extern "C" void on_interrupt(int signal) {
-  if (interrupt_requested) {
-    std::signal(signal, SIG_DFL);
-    std::raise(signal);
-    return;
-  }
-  interrupt_requested = 1;
-}
-
-void handle_interrupts() {
-  struct sigaction action {};
-  action.sa_handler = on_interrupt;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
 }
 
 /// Holds an exclusive lock on DIR/.lock for the life of the process, so two runs never write
@@ -241,7 +217,8 @@ bool parameters_finite(const Model& model) {
 }
 
 template <class Model>
-int run_training(const cli::Options& args, const std::string& model_name) {
+int run_training(const cli::Options& args, const std::string& model_name,
+                 const train::StopSignals& stop) {
   train::RunDescription run;
   run.model = model_name;
   run.dataset = args.text("dataset", "mnist");
@@ -319,16 +296,7 @@ int run_training(const cli::Options& args, const std::string& model_name) {
   train::FitOptions fit{
       .epochs = run.epochs_planned, .progress = leader, .checkpoint_every = checkpoint_every};
   fit.group = group.get();
-  fit.stop_requested = [announced = false]() mutable {
-    if (interrupt_requested && !announced) {
-      std::cerr
-          << "\ncotangent: interrupted after the batch in progress; stopping (Ctrl-C again to quit "
-             "at once)"
-          << std::endl;
-      announced = true;
-    }
-    return interrupt_requested != 0;
-  };
+  fit.stop_requested = [&stop] { return stop.requested(); };
   fit.on_epoch = [&](const train::EpochMetrics& m) {
     say << train::describe(m, run.epochs_planned) << std::endl;
     history.push_back(m);
@@ -469,13 +437,21 @@ int run(int argc, char** argv) {
               << args.usage();
     return 0;
   }
+  if (command == "evaluate") {
+    if (args.has("threads")) set_thread_count(int(args.integer("threads", 1)));
+    return evaluate_command(args);
+  }
+  // Before any thread starts, so that every thread inherits the signals' block.
+  train::StopSignals stop([](int) {
+    std::cerr << "\ncotangent: interrupted after the batch in progress; stopping (Ctrl-C again to "
+                 "quit at once)"
+              << std::endl;
+  });
   if (args.has("threads")) set_thread_count(int(args.integer("threads", 1)));
-  if (command == "evaluate") return evaluate_command(args);
-  handle_interrupts();
   std::string model = args.text("model", "cnn");
-  if (model == "mlp") return run_training<models::MLP>(args, model);
-  if (model == "lenet") return run_training<models::LeNet>(args, model);
-  return run_training<models::CNN>(args, model);
+  if (model == "mlp") return run_training<models::MLP>(args, model, stop);
+  if (model == "lenet") return run_training<models::LeNet>(args, model, stop);
+  return run_training<models::CNN>(args, model, stop);
 }
 
 }  // namespace

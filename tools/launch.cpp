@@ -23,6 +23,9 @@ namespace ct::cli {
 
 namespace {
 
+// The status of a rank that stopped on Ctrl-C (128 + SIGINT), as train exits then.
+constexpr int kInterrupted = 130;
+
 constexpr const char* kUsage =
     "usage: cotangent launch --nproc N [--master-port P] -- COMMAND [ARGS...]\n"
     "  Starts N ranks of COMMAND on this machine for data-parallel training (each gets RANK,\n"
@@ -102,7 +105,7 @@ int launch(int argc, char** argv) {
   int result = 0, left = ranks;
   std::vector<bool> done(std::size_t(ranks), false);
   bool stopping = false;
-  auto deadline = std::chrono::steady_clock::time_point::max();
+  auto deadline = std::chrono::steady_clock::time_point::max(), grace = deadline;
   while (left > 0) {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -111,8 +114,14 @@ int launch(int argc, char** argv) {
         if (pids[std::size_t(r)] == pid && !done[std::size_t(r)]) {
           done[std::size_t(r)] = true, --left;
           int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-          if (code != 0 && result == 0) {
+          if (code == kInterrupted && result == 0) {
+            // Interrupted ranks agree to stop after the same batch: the others are finishing
+            // theirs (rank 0 its checkpoint), so they get time before a SIGTERM.
             result = code;
+            grace = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+          } else if (code != 0 && code != kInterrupted && (result == 0 || result == kInterrupted)) {
+            result = code;
+            grace = std::chrono::steady_clock::now();
             std::fprintf(stderr,
                          "cotangent launch: rank %d exited with status %d; stopping the "
                          "others\n",
@@ -121,7 +130,8 @@ int launch(int argc, char** argv) {
         }
       continue;
     }
-    if ((result != 0 || forwarded) && !stopping) {
+    bool give_up = result != 0 && std::chrono::steady_clock::now() >= grace;
+    if ((give_up || forwarded) && !stopping) {
       stopping = true;
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       for (int r = 0; r < ranks; ++r)

@@ -11,4 +11,5 @@
 #include "cotangent/nn/move.hpp"
 #include "cotangent/io/checkpoint.hpp"
 #include "cotangent/optim/optimizers.hpp"
+#include "cotangent/train/stop_signals.hpp"
 #include "cotangent/train/trainer.hpp"

@@ -173,8 +173,8 @@ ProcessGroup::ProcessGroup(const GroupOptions& options) : state_(std::make_uniqu
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
     ::signal(SIGPIPE, SIG_IGN);
   // The threads made here (the rendezvous server's, Gloo's event loop) take no SIGINT or
-  // SIGTERM: those reach the main thread, whose handler stops training between batches, and
-  // never interrupt a transfer half-way.
+  // SIGTERM: those are for the program (train::StopSignals' thread, or its handler) and never
+  // interrupt a transfer half-way.
   sigset_t blocked, previous;
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGINT);

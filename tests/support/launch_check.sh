@@ -64,6 +64,24 @@ out=$(timeout 120 "$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --epochs
 [ $? -eq 0 ] && [[ "$out" == *"Resuming at epoch 2"* ]] && [[ "$out" == *"Epoch 2/2"* ]] ||
   fail "resuming on 2 ranks: $(echo "$out" | tail -3)"
 
+# Ctrl-C reaches both ranks, at several points of a run: they agree to stop after the same
+# batch, rank 0 saves, the launcher waits for it, status 130. (A signal handler that ran on a
+# thread inside oneDNN's sgemm corrupted the heap: this caught it.)
+for delay in 1.2 1.9 2.6; do
+  rm -rf "$work/dp-int"
+  "$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --epochs 100 --checkpoint-every 5 \
+    --output "$work/dp-int" >"$work/int.log" 2>&1 &
+  launcher=$!
+  sleep "$delay"
+  pkill -INT -f -- "^$cli train .*--output $work/dp-int"
+  timeout 60 tail --pid=$launcher -f /dev/null
+  wait $launcher
+  rc=$?
+  [ "$rc" -eq 130 ] && grep -q "Interrupted after" "$work/int.log" &&
+    [ -f "$work/dp-int/checkpoint.safetensors" ] ||
+    fail "Ctrl-C on 2 ranks after ${delay} s -> exit $rc: $(tail -3 "$work/int.log")"
+done
+
 # Resuming with another number of ranks is refused with the reason.
 timeout 120 "$cli" train "${quick[@]}" --checkpoint-every 5 --output "$work/ckpt" >/dev/null 2>&1 ||
   fail "could not make a checkpoint"
