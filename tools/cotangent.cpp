@@ -3,6 +3,7 @@
 #include <cotangent/cotangent.hpp>
 #include <cotangent/io/checkpoint.hpp>
 #include <cotangent/models/classifiers.hpp>
+#include <cotangent/train/callbacks.hpp>
 #include <cotangent/train/stop_signals.hpp>
 #include <cotangent/train/trainer.hpp>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <sstream>
 #include <limits>
 #include <new>
+#include <optional>
 
 #include "launch.hpp"
 #include "options.hpp"
@@ -49,6 +51,24 @@ cli::Options train_options() {
        {"batch-size", Kind::integer, "B  (default 128)", 1, 1 << 20},
        {"optimizer", Kind::choice, "sgd|adam  (default sgd)", 0, 0, false, {"sgd", "adam"}},
        {"learning-rate", Kind::number, "LR  (default 0.1 for sgd, 0.001 for adam)", 0, 1e3, true},
+       {"schedule",
+        Kind::choice,
+        "constant|cosine|step  the learning rate over the run (default constant; cosine: down "
+        "to 0 by the last epoch; step: halved every 4 epochs)",
+        0,
+        0,
+        false,
+        {"constant", "cosine", "step"}},
+       {"early-stop", Kind::integer,
+        "N  stop when --monitor has not improved for N epochs in a row", 1, kLargest},
+       {"monitor",
+        Kind::choice,
+        "METRIC  what --early-stop watches: test_loss (default), test_accuracy, training_loss, "
+        "training_accuracy",
+        0,
+        0,
+        false,
+        {"test_loss", "test_accuracy", "training_loss", "training_accuracy"}},
        {"seed", Kind::integer, "S  initialization and shuffling (default 1)", 0, kLargest},
        {"device",
         Kind::choice,
@@ -66,6 +86,7 @@ cli::Options train_options() {
        {"checkpoint-every", Kind::integer,
         "N  save DIR/checkpoint.safetensors every N batches and each epoch", 0, kLargest},
        {"resume", Kind::text, "DIR  continue the run whose checkpoint is in DIR"},
+       {"tensorboard", Kind::text, "DIR  also write TensorBoard event files into DIR"},
        {"help", Kind::flag, "print this help"}}};
 }
 
@@ -168,7 +189,8 @@ std::vector<Setting> run_settings(const train::RunDescription& run, std::int64_t
           {"optimizer", "--optimizer", run.optimizer, run.optimizer},
           {"learning_rate", "--learning-rate", hex_double(run.learning_rate),
            shown_learning_rate(run.learning_rate)},
-          {"limit", "--limit", images, shown_limit(images)}};
+          {"limit", "--limit", images, shown_limit(images)},
+          {"schedule", "--schedule", run.schedule, run.schedule}};
 }
 
 /// Refuses to resume with settings other than the checkpoint's, in the words of the options.
@@ -227,6 +249,7 @@ int run_training(const cli::Options& args, const std::string& model_name,
   run.batch_size = args.integer("batch-size", 128);
   run.seed = std::uint64_t(args.integer("seed", 1));
   run.learning_rate = args.number("learning-rate", run.optimizer == "sgd" ? 0.1 : 0.001);
+  run.schedule = args.text("schedule", "constant");
   std::int64_t limit = args.integer("limit", 0);
   std::int64_t checkpoint_every = args.integer("checkpoint-every", 0);
   std::filesystem::path output = args.text("output", "runs/" + model_name + "-" + run.dataset);
@@ -297,6 +320,17 @@ int run_training(const cli::Options& args, const std::string& model_name,
       .epochs = run.epochs_planned, .progress = leader, .checkpoint_every = checkpoint_every};
   fit.group = group.get();
   fit.stop_requested = [&stop] { return stop.requested(); };
+  if (run.schedule == "cosine") fit.callbacks.push_back(train::cosine_decay(run.learning_rate));
+  if (run.schedule == "step") fit.callbacks.push_back(train::step_decay(run.learning_rate, 0.5, 4));
+  if (args.has("tensorboard"))
+    fit.callbacks.push_back(train::tensorboard_logger(args.text("tensorboard")));
+  std::optional<train::EarlyStopping> early;
+  if (args.has("early-stop")) {
+    early.emplace(train::EarlyStoppingOptions{
+        .monitor = train::metric_named(args.text("monitor", "test_loss")),
+        .patience = args.integer("early-stop", 3)});
+    fit.callbacks.push_back(*early);
+  }
   fit.on_epoch = [&](const train::EpochMetrics& m) {
     say << train::describe(m, run.epochs_planned) << std::endl;
     history.push_back(m);
@@ -369,6 +403,14 @@ int run_training(const cli::Options& args, const std::string& model_name,
     return 130;
   }
   run.status = "completed";
+  if (early && early->stopped()) {
+    run.status = "stopped early";
+    run.message =
+        detail::format("{} has not improved for {} epochs; the best, {}, was at epoch {}",
+                       train::metric_name(train::metric_named(args.text("monitor", "test_loss"))),
+                       args.integer("early-stop", 3), early->best(), early->best_epoch());
+    say << "Stopped early: " << run.message << std::endl;
+  }
   if (leader) train::write_reports(output, history, run);
   if (device.mode == Device::Mode::lazy) say << lazy::metrics_summary() << std::endl;
   if (group) {

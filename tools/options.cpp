@@ -109,9 +109,12 @@ void Options::check(const Option& o, const std::string& value) const {
       long long v = std::strtoll(value.c_str(), &end, 10);
       bool whole = !value.empty() && end && *end == 0 && !std::isspace((unsigned char)value[0]);
       if (!whole) fail("not a whole number");
+      // A bound of 2^63 or more (the largest int64, as a double) is no bound: say "at least".
+      bool unbounded = o.high >= 0x1p63;
       if (errno == ERANGE || double(v) < o.low || double(v) > o.high)
-        fail(detail::format("out of range (from {} to {})", std::int64_t(o.low),
-                            std::int64_t(o.high)));
+        fail(unbounded ? detail::format("out of range (at least {})", std::int64_t(o.low))
+                       : detail::format("out of range (from {} to {})", std::int64_t(o.low),
+                                        std::int64_t(o.high)));
       return;
     }
     case Option::Kind::number: {

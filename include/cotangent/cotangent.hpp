@@ -11,5 +11,7 @@
 #include "cotangent/nn/move.hpp"
 #include "cotangent/io/checkpoint.hpp"
 #include "cotangent/optim/optimizers.hpp"
+#include "cotangent/train/callbacks.hpp"
 #include "cotangent/train/stop_signals.hpp"
+#include "cotangent/train/tensorboard.hpp"
 #include "cotangent/train/trainer.hpp"

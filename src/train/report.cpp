@@ -84,21 +84,24 @@ std::string json_string(const std::string& text) {
 }
 }  // namespace
 
-void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
-                   const RunDescription& run) {
+std::string metrics_csv(const std::vector<EpochMetrics>& metrics) {
   std::ostringstream csv;
   csv << "epoch,training_loss,training_accuracy,test_loss,test_accuracy,seconds,images_per_"
-         "second\n";
+         "second,learning_rate\n";
   csv << std::setprecision(6);
-  double seconds = 0, images_per_second = 0;
-  for (auto& m : metrics) {
+  for (auto& m : metrics)
     csv << m.epoch << ',' << m.training_loss << ',' << m.training_accuracy << ',' << m.test_loss
-        << ',' << m.test_accuracy << ',' << m.seconds << ',' << m.images_per_second << '\n';
-    seconds += m.seconds;
-    images_per_second += m.images_per_second;
-  }
-  std::string text = csv.str();
+        << ',' << m.test_accuracy << ',' << m.seconds << ',' << m.images_per_second << ','
+        << m.learning_rate << '\n';
+  return csv.str();
+}
+
+void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
+                   const RunDescription& run) {
+  std::string text = metrics_csv(metrics);
   data::write_file_atomically(directory / "metrics.csv", text.data(), text.size());
+  double seconds = 0, images_per_second = 0;
+  for (auto& m : metrics) seconds += m.seconds, images_per_second += m.images_per_second;
 
   std::size_t n = std::max<std::size_t>(metrics.size(), 1);
   bool any = !metrics.empty();
@@ -115,6 +118,7 @@ void write_reports(const std::filesystem::path& directory, const std::vector<Epo
        << "  \"batch_size\": " << run.batch_size << ",\n"
        << "  \"optimizer\": " << json_string(run.optimizer) << ",\n"
        << "  \"learning_rate\": " << json_number(run.learning_rate) << ",\n"
+       << "  \"schedule\": " << json_string(run.schedule) << ",\n"
        << "  \"seed\": " << run.seed << ",\n"
        << "  \"final_test_accuracy\": " << final_value(last.test_accuracy) << ",\n"
        << "  \"final_test_loss\": " << final_value(last.test_loss) << ",\n"
@@ -132,7 +136,7 @@ std::string encode_history(const std::vector<EpochMetrics>& metrics) {
   for (auto& m : metrics)
     out << (&m == metrics.data() ? "" : ";") << m.epoch << ' ' << m.training_loss << ' '
         << m.training_accuracy << ' ' << m.test_loss << ' ' << m.test_accuracy << ' ' << m.seconds
-        << ' ' << m.images_per_second;
+        << ' ' << m.images_per_second << ' ' << m.learning_rate;
   return out.str();
 }
 
@@ -143,12 +147,15 @@ std::vector<EpochMetrics> decode_history(const std::string& text) {
   while (std::getline(rows, row, ';')) {
     std::istringstream in(row);
     EpochMetrics m;
-    std::string fields[6];
+    // The learning rate, last, came later: a history without it reads as 0.
+    std::string fields[7];
     in >> m.epoch;
-    for (auto& f : fields) in >> f;
-    double* targets[6] = {&m.training_loss, &m.training_accuracy, &m.test_loss,
-                          &m.test_accuracy, &m.seconds,           &m.images_per_second};
-    for (int i = 0; i < 6; ++i) {
+    for (int i = 0; i < 6; ++i) in >> fields[i];
+    if (!(in >> fields[6])) in.clear();
+    double* targets[7] = {&m.training_loss, &m.training_accuracy, &m.test_loss,    &m.test_accuracy,
+                          &m.seconds,       &m.images_per_second, &m.learning_rate};
+    for (int i = 0; i < 7; ++i) {
+      if (i == 6 && fields[i].empty()) break;
       char* end = nullptr;
       *targets[i] = std::strtod(fields[i].c_str(), &end);  // reads hexadecimal floats exactly
       CT_CHECK_AS(ValueError, !fields[i].empty() && end && *end == 0,

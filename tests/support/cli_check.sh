@@ -35,6 +35,15 @@ grep -q '"epochs": 2,' "$work/resumed/summary.json"
 grep -q '"final_test_accuracy"' "$work/straight/summary.json"
 [ "$(wc -l < "$work/straight/metrics.csv")" -eq 3 ]
 
+# A cosine schedule and early stopping from the command line; TensorBoard's event file.
+"$cli" train "${common[@]}" --epochs 3 --schedule cosine --early-stop 1 --tensorboard "$work/tb" \
+  --output "$work/cosine" > "$work/cosine.log"
+head -1 "$work/cosine/metrics.csv" | grep -q ",learning_rate$"
+# The rate at each epoch's last step falls, near 0 at the last of the 30 steps.
+awk -F, 'NR > 1 { if (NR > 2 && $8 >= last) exit 1; last = $8 } END { if (last > 1e-3) exit 1 }' "$work/cosine/metrics.csv"
+grep -q '"schedule": "cosine"' "$work/cosine/summary.json"
+ls "$work/tb"/events.out.tfevents.*.cotangent > /dev/null
+
 "$cli" evaluate --checkpoint "$work/straight/checkpoint.safetensors" --dataset mnist --no-download > "$work/evaluate.log"
 grep -q "accuracy" "$work/evaluate.log"
 accuracy=$(sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' "$work/evaluate.log")

@@ -39,6 +39,10 @@ expect 1 "--learning-rate 0: out of range" -- train --learning-rate 0
 expect 1 "--learning-rate -0.1: out of range" -- train --learning-rate -0.1
 expect 1 "--epochs -1: out of range" -- train --epochs -1
 expect 1 "--epochs 0: out of range" -- train --epochs 0
+expect 1 "--limit 0: out of range (at least 1)" -- train --limit 0
+expect 1 "--schedule linear: not one of constant, cosine, step" -- train --schedule linear
+expect 1 "--early-stop 0: out of range (at least 1)" -- train --early-stop 0
+expect 1 "--monitor acc: not one of test_loss" -- train --early-stop 2 --monitor acc
 expect 1 "--epochs 99999999999999999999: out of range" -- train --epochs 99999999999999999999
 expect 1 "--batch-size 0: out of range" -- train --batch-size 0
 expect 1 "--limit 0: out of range" -- train --limit 0
@@ -95,6 +99,7 @@ expect 0 "accuracy" -- evaluate --checkpoint "$work/diverge/checkpoint.safetenso
 expect 1 "was trained with --batch-size 64, not 32" -- train "${quick[@]}" --batch-size 32 --epochs 2 --resume "$work/run" --output "$work/run"
 expect 1 "was trained with --optimizer sgd, not adam" -- train "${quick[@]}" "${batch[@]}" --optimizer adam --learning-rate 0.1 --epochs 2 --resume "$work/run" --output "$work/run"
 expect 1 "was trained with --dataset mnist, not fashion-mnist" -- train --model mlp --limit 640 --seed 5 --no-download "${batch[@]}" --dataset fashion-mnist --epochs 2 --resume "$work/run" --output "$work/run"
+expect 1 "was trained with --schedule constant, not cosine" -- train "${quick[@]}" "${batch[@]}" --schedule cosine --epochs 2 --resume "$work/run" --output "$work/run"
 expect 1 "was trained with --limit 640, not none" -- train --model mlp --batch-size 64 --seed 5 --no-download --epochs 2 --resume "$work/run" --output "$work/run"
 expect 1 "has already trained its 1 epochs" -- train "${quick[@]}" "${batch[@]}" --epochs 1 --resume "$work/run" --output "$work/run"
 grep -q '"epochs": 1,' "$work/run/summary.json" || { echo "FAIL: a refused resume changed the summary"; failures=$((failures + 1)); }

@@ -14,6 +14,7 @@ struct EpochMetrics {
   double test_loss = 0, test_accuracy = 0;
   double seconds = 0;            // training time of the epoch
   double images_per_second = 0;  // training throughput
+  double learning_rate = 0;      // at the epoch's last step
 };
 
 /// A one-line progress bar on a terminal: batches done, images/s, running loss, time left.
@@ -35,14 +36,18 @@ std::string describe(const EpochMetrics& m, std::int64_t epochs);
 
 /// What a run was asked to do, and how it ended, for its summary.
 struct RunDescription {
-  std::string model, dataset, optimizer;
+  std::string model, dataset, optimizer, schedule = "constant";
   std::int64_t batch_size = 0;
   double learning_rate = 0;
   std::uint64_t seed = 0;
   std::int64_t epochs_planned = 0;
-  std::string status = "completed";  // "running", "completed", "interrupted" or "diverged"
-  std::string message;               // why it stopped, when it did not complete
+  // "running", "completed", "stopped early", "interrupted" or "diverged"
+  std::string status = "completed";
+  std::string message;  // why it stopped, when it did not complete
 };
+
+/// The text of metrics.csv: a header, then one row per epoch.
+std::string metrics_csv(const std::vector<EpochMetrics>& metrics);
 
 /// Writes metrics.csv (one row per epoch) and summary.json into `directory`, each atomically.
 /// A number that is not finite is written as null: the JSON stays valid.

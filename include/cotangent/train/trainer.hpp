@@ -29,6 +29,50 @@ struct Diverged : Error {
   using Error::Error;
 };
 
+/// The events of a run, in the order of S4TF's TrainingLoop: fit_start; per epoch
+/// epoch_start, training_start, per batch (batch_start, update_start, update_end, batch_end),
+/// training_end, validation_start, validation_end, epoch_end; fit_end last, after a stop too.
+enum class Event {
+  fit_start,
+  epoch_start,
+  training_start,
+  batch_start,
+  update_start,
+  update_end,
+  batch_end,
+  training_end,
+  validation_start,
+  validation_end,
+  epoch_end,
+  fit_end
+};
+
+/// What a callback sees at each event, and what it may change.
+struct LoopState {
+  std::int64_t epoch = 0;    // 1-based: the epoch in progress
+  std::int64_t epochs = 0;   // planned, counting those already done
+  std::int64_t batch = 0;    // batches done in this epoch (at batch_end, counting this one)
+  std::int64_t batches = 0;  // batches per epoch on this rank
+  /// Steps since the run began (a resumed run counts on): epoch - 1 whole epochs, plus `batch`.
+  std::int64_t step() const { return (epoch - 1) * batches + batch; }
+  /// The optimizer's learning rate, given to it before each update: a schedule sets it.
+  double learning_rate = 0;
+  /// The epoch's mean training loss so far, as of the last read of the sums (every log_every
+  /// batches: reading at every batch would make the device wait).
+  double running_loss = 0;
+  /// At validation_end and epoch_end: the epoch's metrics.
+  EpochMetrics metrics;
+  const std::vector<EpochMetrics>* history = nullptr;  // the epochs completed in this fit
+  int rank = 0;  // write files on rank 0 only when distributed
+  /// Set by a callback: at epoch_end, fit returns after this epoch; elsewhere it stops after
+  /// the batch in progress, as a stop request does (on_stop is called).
+  bool stop = false;
+  std::string stop_reason;
+};
+
+/// A callback: any callable taking the event and the loop's state, e.g. a lambda.
+using Callback = std::function<void(Event, LoopState&)>;
+
 struct FitOptions {
   std::int64_t epochs = 12;  // epochs in total, counting those already done
   EpochProgress start;       // to continue a run where a checkpoint left it
@@ -49,6 +93,8 @@ struct FitOptions {
   /// dataset's batch size is the global one, split evenly) and the ranks average gradients;
   /// losses and accuracies are summed over the ranks. Every rank must call fit alike.
   distributed::ProcessGroup* group = nullptr;
+  /// Called at every event, in order (see Event; schedules, early stopping, logging).
+  std::vector<Callback> callbacks;
 };
 
 namespace detail {
@@ -112,6 +158,13 @@ std::pair<double, double> evaluate(const Model& model, const data::ImageDataset&
   return {seen ? loss_sum / double(seen) : 0, seen ? double(correct) / double(seen) : 0};
 }
 
+namespace detail {
+template <class O>
+concept HasLearningRate = requires(O& o) {
+  o.options.learning_rate = 0.1;
+};
+}  // namespace detail
+
 /// Trains for options.epochs epochs on the model's device; returns the metrics of each.
 template <class Model, class Optimizer>
 std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::ImageDataset& dataset,
@@ -121,9 +174,22 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
   std::vector<EpochMetrics> history;
   Device device = device_of(model);
   std::int64_t first = options.start.epoch;
+  LoopState state;
+  state.epochs = options.epochs;
+  state.history = &history;
+  state.rank = options.group ? options.group->rank() : 0;
+  if constexpr (detail::HasLearningRate<Optimizer>)
+    state.learning_rate = optimizer.options.learning_rate;
+  auto emit = [&](Event event) {
+    for (const Callback& callback : options.callbacks) callback(event, state);
+  };
+  emit(Event::fit_start);
   // Distributed, a stop is agreed at the reads (any rank asked), so that every rank stops after
   // the same batch and their collectives stay paired.
   bool group_stop = false;
+  auto asked_to_stop = [&] {
+    return state.stop || (options.stop_requested && options.stop_requested());
+  };
   for (auto& batches :
        dataset.training_epochs(std::max<std::int64_t>(options.epochs - first, 0), first)) {
     EpochMetrics m;
@@ -137,6 +203,9 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
     std::int64_t &seen = p.seen, &done = p.batch;
     std::int64_t seen_at_start = seen;
     detail::DeviceSums sums(device);
+    state.epoch = m.epoch, state.batch = done, state.batches = shard.batch_count();
+    state.running_loss = 0, state.metrics = EpochMetrics{};
+    emit(Event::epoch_start);
     // Reads the device's sums; a non-finite loss means the run diverged.
     // Over all ranks when distributed: what this rank adds to the group's sums.
     double group_loss = 0, group_correct = 0, group_seen = 0;
@@ -145,7 +214,7 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
       group_loss = p.loss_sum, group_correct = double(p.correct), group_seen = double(seen);
       if (options.group) {
         // The host sums of all ranks, summed on the host: already read, so no device wait.
-        double asked = options.stop_requested && options.stop_requested() ? 1 : 0;
+        double asked = asked_to_stop() ? 1 : 0;
         Tensor<double> mine({p.loss_sum, double(p.correct), double(seen), asked});
         auto all = options.group->allreduce(mine).scalars();  // host edge: a host tensor
         group_loss = all[0], group_correct = all[1], group_seen = all[2];
@@ -158,16 +227,20 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
             "longer usable (try a lower learning rate)",
             group_loss, m.epoch, done, shard.batch_count()));
       }
+      if (group_seen > 0) state.running_loss = group_loss / group_seen;
     };
     {
       LearningPhaseScope training(LearningPhase::training);
+      emit(Event::training_start);
       for (auto it = shard.begin_at(done); it != shard.end(); ++it) {
-        if (options.group ? group_stop : options.stop_requested && options.stop_requested()) {
+        if (options.group ? group_stop : asked_to_stop()) {
           settle();
           bar.finish();
           if (options.on_stop) options.on_stop(p);
+          emit(Event::fit_end);
           return history;
         }
+        emit(Event::batch_start);
         auto& batch = *it;
         auto images = to(batch.data, device);
         auto labels = to(batch.label, device);
@@ -177,6 +250,9 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
           logits = without_derivative(out);  // keeps no recording alive past the step
           return softmax_cross_entropy(out, labels);
         };
+        emit(Event::update_start);
+        if constexpr (detail::HasLearningRate<Optimizer>)
+          optimizer.options.learning_rate = state.learning_rate;
         Tensor<float> loss;
         if (options.group) {
           auto [value, gradient] = value_with_gradient(model, loss_of);
@@ -191,28 +267,40 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
         lazy_tensor_barrier(device);
         seen += n;
         ++done;
+        state.batch = done;
+        emit(Event::update_end);
         bool checkpoint = options.checkpoint_every > 0 && options.on_checkpoint &&
                           done % options.checkpoint_every == 0 && done < shard.batch_count();
         if (done % options.log_every == 0 || checkpoint || done == shard.batch_count()) {
           settle();
           bar.update(done, seen - seen_at_start, group_loss / group_seen);
         }
+        emit(Event::batch_end);
         if (checkpoint) options.on_checkpoint(p);
       }
     }
     settle();
     bar.finish();
+    emit(Event::training_end);
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     m.training_loss = group_seen > 0 ? group_loss / group_seen : 0;
     m.training_accuracy = group_seen > 0 ? group_correct / group_seen : 0;
+    m.learning_rate = state.learning_rate;
     double ranks = options.group ? double(options.group->size()) : 1;
     m.images_per_second = m.seconds > 0 ? ranks * double(seen - seen_at_start) / m.seconds : 0;
+    emit(Event::validation_start);
     std::tie(m.test_loss, m.test_accuracy) = evaluate(model, dataset);
+    state.metrics = m;
+    emit(Event::validation_end);
     history.push_back(m);
     if (options.on_epoch) options.on_epoch(m);
     if (options.checkpoint_every > 0 && options.on_checkpoint)
       options.on_checkpoint(EpochProgress{m.epoch});
+    emit(Event::epoch_end);
+    // Every rank saw the same metrics, so a stop asked now (early stopping) is the same on all.
+    if (state.stop) break;
   }
+  emit(Event::fit_end);
   return history;
 }
 
