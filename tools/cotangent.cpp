@@ -320,6 +320,12 @@ int run_training(const cli::Options& args, const std::string& model_name,
       .epochs = run.epochs_planned, .progress = leader, .checkpoint_every = checkpoint_every};
   fit.group = group.get();
   fit.stop_requested = [&stop] { return stop.requested(); };
+  // report.html shows the last epoch's confusion matrix and mistakes.
+  train::EvaluationDetails last_details;
+  fit.evaluation_details = leader;
+  fit.callbacks.push_back([&](train::Event event, train::LoopState& state) {
+    if (event == train::Event::validation_end && state.details) last_details = *state.details;
+  });
   if (run.schedule == "cosine") fit.callbacks.push_back(train::cosine_decay(run.learning_rate));
   if (run.schedule == "step") fit.callbacks.push_back(train::step_decay(run.learning_rate, 0.5, 4));
   if (args.has("tensorboard"))
@@ -335,7 +341,9 @@ int run_training(const cli::Options& args, const std::string& model_name,
     say << train::describe(m, run.epochs_planned) << std::endl;
     history.push_back(m);
     run.status = "running";
-    if (leader) train::write_reports(output, history, run);  // so an open run can be looked at
+    if (leader)
+      train::write_reports(output, history, run, &last_details,
+                           &dataset.test());  // so an open run can be looked at
   };
   auto train_with = [&](auto& optimizer) {
     using Optimizer = std::remove_reference_t<decltype(optimizer)>;
@@ -389,13 +397,13 @@ int run_training(const cli::Options& args, const std::string& model_name,
   } catch (const train::Diverged& e) {
     run.status = "diverged";
     run.message = e.what();
-    if (leader) train::write_reports(output, history, run);
+    if (leader) train::write_reports(output, history, run, &last_details, &dataset.test());
     throw train::Diverged(std::string(e.what()) +
                           (checkpoint_every > 0 ? "; the last good checkpoint is kept" : ""));
   }
   if (run.status == "interrupted") {
     run.message = "interrupted by a signal";
-    if (leader) train::write_reports(output, history, run);
+    if (leader) train::write_reports(output, history, run, &last_details, &dataset.test());
     say << "Interrupted after " << history.size() << " complete epochs; wrote "
         << (output / "summary.json").string()
         << (checkpoint_every > 0 ? " and the checkpoint (continue with --resume)" : "")
@@ -411,7 +419,7 @@ int run_training(const cli::Options& args, const std::string& model_name,
                        args.integer("early-stop", 3), early->best(), early->best_epoch());
     say << "Stopped early: " << run.message << std::endl;
   }
-  if (leader) train::write_reports(output, history, run);
+  if (leader) train::write_reports(output, history, run, &last_details, &dataset.test());
   if (device.mode == Device::Mode::lazy) say << lazy::metrics_summary() << std::endl;
   if (group) {
     double total = 0;

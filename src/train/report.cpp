@@ -97,7 +97,8 @@ std::string metrics_csv(const std::vector<EpochMetrics>& metrics) {
 }
 
 void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
-                   const RunDescription& run) {
+                   const RunDescription& run, const EvaluationDetails* details,
+                   const data::ByteSamples* test) {
   std::string text = metrics_csv(metrics);
   data::write_file_atomically(directory / "metrics.csv", text.data(), text.size());
   double seconds = 0, images_per_second = 0;
@@ -128,6 +129,7 @@ void write_reports(const std::filesystem::path& directory, const std::vector<Epo
        << "}\n";
   text = json.str();
   data::write_file_atomically(directory / "summary.json", text.data(), text.size());
+  write_html_report(directory / "report.html", metrics, run, details, test);
 }
 
 std::string encode_history(const std::vector<EpochMetrics>& metrics) {

@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+namespace ct::data {
+struct ByteSamples;
+}
+
 namespace ct::train {
 
 struct EpochMetrics {
@@ -15,6 +19,21 @@ struct EpochMetrics {
   double seconds = 0;            // training time of the epoch
   double images_per_second = 0;  // training throughput
   double learning_rate = 0;      // at the epoch's last step
+};
+
+/// What an evaluation got wrong: the confusion matrix and the first misclassified images.
+struct EvaluationDetails {
+  struct Mistake {
+    std::int64_t index = 0;  // in the test set
+    std::int32_t label = 0, predicted = 0;
+  };
+  std::int64_t classes = 0;
+  std::vector<std::int64_t> confusion;  // classes x classes: row the label, column the guess
+  std::vector<Mistake> mistakes;        // in test-set order, at most max_mistakes
+  std::size_t max_mistakes = 36;
+  /// Counts a batch whose first image is test image `first`.
+  void add(const std::vector<std::int32_t>& labels, const std::vector<std::int64_t>& predicted,
+           std::int64_t classes, std::int64_t first);
 };
 
 /// A one-line progress bar on a terminal: batches done, images/s, running loss, time left.
@@ -46,13 +65,23 @@ struct RunDescription {
   std::string message;  // why it stopped, when it did not complete
 };
 
+/// report.html: a self-contained page (no scripts, no network) with SVG curves of the losses,
+/// accuracies, learning rate and images/s per epoch, the confusion matrix and a grid of
+/// misclassified test images (when `details` and `test` are given). It reloads itself every 10 s
+/// while the run's status is "running". Written atomically.
+void write_html_report(const std::filesystem::path& file, const std::vector<EpochMetrics>& metrics,
+                       const RunDescription& run, const EvaluationDetails* details = nullptr,
+                       const data::ByteSamples* test = nullptr);
+
 /// The text of metrics.csv: a header, then one row per epoch.
 std::string metrics_csv(const std::vector<EpochMetrics>& metrics);
 
-/// Writes metrics.csv (one row per epoch) and summary.json into `directory`, each atomically.
+/// Writes metrics.csv (one row per epoch), summary.json and report.html (write_html_report)
+/// into `directory`, each atomically.
 /// A number that is not finite is written as null: the JSON stays valid.
 void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
-                   const RunDescription& run);
+                   const RunDescription& run, const EvaluationDetails* details = nullptr,
+                   const data::ByteSamples* test = nullptr);
 
 /// The metrics of each epoch as one line of exact (hexadecimal) numbers, and back: a checkpoint
 /// carries its run's history this way, so a resumed run reports every epoch.

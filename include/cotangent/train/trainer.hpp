@@ -62,6 +62,8 @@ struct LoopState {
   double running_loss = 0;
   /// At validation_end and epoch_end: the epoch's metrics.
   EpochMetrics metrics;
+  /// There too, with FitOptions::evaluation_details: the confusion matrix and mistakes.
+  const EvaluationDetails* details = nullptr;
   const std::vector<EpochMetrics>* history = nullptr;  // the epochs completed in this fit
   int rank = 0;  // write files on rank 0 only when distributed
   /// Set by a callback: at epoch_end, fit returns after this epoch; elsewhere it stops after
@@ -93,6 +95,8 @@ struct FitOptions {
   /// dataset's batch size is the global one, split evenly) and the ranks average gradients;
   /// losses and accuracies are summed over the ranks. Every rank must call fit alike.
   distributed::ProcessGroup* group = nullptr;
+  /// Have each epoch's evaluation collect EvaluationDetails (for report.html) for callbacks.
+  bool evaluation_details = false;
   /// Called at every event, in order (see Event; schedules, early stopping, logging).
   std::vector<Callback> callbacks;
 };
@@ -137,19 +141,27 @@ class DeviceSums {
 }  // namespace detail
 
 /// Test loss and accuracy of `model` over the dataset's validation batches, in inference mode,
-/// with one read from the model's device at the end.
+/// with one read from the model's device at the end. With `details`, also the confusion matrix
+/// and the first misclassified images (the predictions are then read once per batch).
 template <class Model>
-std::pair<double, double> evaluate(const Model& model, const data::ImageDataset& dataset) {
+std::pair<double, double> evaluate(const Model& model, const data::ImageDataset& dataset,
+                                   EvaluationDetails* details = nullptr) {
   LearningPhaseScope inference(LearningPhase::inference);
   Device device = device_of(model);
   detail::DeviceSums sums(device);
   std::int64_t seen = 0;
+  if (details) *details = EvaluationDetails{};
   for (auto& [host_images, host_labels] : dataset.validation()) {
     auto images = to(host_images, device);
     auto labels = to(host_labels, device);
     auto logits = model(images);
     sums.add(logits, labels, softmax_cross_entropy(logits, labels, Reduction::sum));
     lazy_tensor_barrier(device);  // one program per batch (a no-op on eager devices)
+    if (details) {
+      auto predicted = argmax(logits, 1).scalars();  // host edge: the report's predictions
+      auto labels_read = host_labels.scalars();      // host edge: already a host tensor
+      details->add(labels_read, predicted, logits.shape(1), seen);
+    }
     seen += labels.shape(0);
   }
   double loss_sum = 0;
@@ -289,14 +301,18 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
     double ranks = options.group ? double(options.group->size()) : 1;
     m.images_per_second = m.seconds > 0 ? ranks * double(seen - seen_at_start) / m.seconds : 0;
     emit(Event::validation_start);
-    std::tie(m.test_loss, m.test_accuracy) = evaluate(model, dataset);
+    EvaluationDetails details;
+    std::tie(m.test_loss, m.test_accuracy) =
+        evaluate(model, dataset, options.evaluation_details ? &details : nullptr);
     state.metrics = m;
+    state.details = options.evaluation_details ? &details : nullptr;
     emit(Event::validation_end);
     history.push_back(m);
     if (options.on_epoch) options.on_epoch(m);
     if (options.checkpoint_every > 0 && options.on_checkpoint)
       options.on_checkpoint(EpochProgress{m.epoch});
     emit(Event::epoch_end);
+    state.details = nullptr;
     // Every rank saw the same metrics, so a stop asked now (early stopping) is the same on all.
     if (state.stop) break;
   }
