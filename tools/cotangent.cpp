@@ -87,6 +87,10 @@ cli::Options train_options() {
         "N  save DIR/checkpoint.safetensors every N batches and each epoch", 0, kLargest},
        {"resume", Kind::text, "DIR  continue the run whose checkpoint is in DIR"},
        {"tensorboard", Kind::text, "DIR  also write TensorBoard event files into DIR"},
+       {"deterministic", Kind::flag,
+        "the same result bit for bit whatever --threads (products in fixed tiles; slower)"},
+       {"quiet", Kind::flag, "-q  print only the final result and errors"},
+       {"verbose", Kind::flag, "-v  also print the running loss every 10 batches"},
        {"help", Kind::flag, "print this help"}}};
 }
 
@@ -118,7 +122,10 @@ void print_usage(std::ostream& out) {
          "--checkpoint-every is set) and exits with status 130; a second Ctrl-C exits at once.\n"
          "Under a launcher (cotangent launch, torchrun, mpirun, srun) train runs data-parallel\n"
          "over the ranks it started (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; Open MPI's and\n"
-         "Slurm's variables too): --batch-size is the global batch, split evenly over the ranks.\n";
+         "Slurm's variables too): --batch-size is the global batch, split evenly over the ranks.\n"
+         "\nThe progress bar shows on a terminal only (on stderr); per-epoch lines go to stdout,\n"
+         "errors to stderr, one line each. Exit status: 0 done (also when stopped early), 1 an\n"
+         "error (the message names it), 2 no command given, 130 interrupted (Ctrl-C or SIGTERM).\n";
 }
 
 /// Holds an exclusive lock on DIR/.lock for the life of the process, so two runs never write
@@ -305,19 +312,32 @@ int run_training(const cli::Options& args, const std::string& model_name,
   move(model, device);
   if (group) distributed::broadcast_parameters(*group, model);
   // Rank 0 speaks for the run; the other ranks' output goes nowhere.
-  std::ostringstream quiet;
-  std::ostream& say = leader ? std::cout : quiet;
-  say << "Training " << model_name << " on " << run.dataset << ": " << images << " training and "
-      << dataset.test().count << " test images, batch " << run.batch_size << ", " << run.optimizer
-      << " with learning rate " << run.learning_rate << ", seed " << run.seed << ", "
-      << thread_count() << " threads (OpenMP " << openmp_waiting() << ")"
-      << (group ? detail::format(", {} ranks of batch {}", ranks.size, run.batch_size / ranks.size)
-                : std::string())
-      << std::endl;
+  // With --quiet only the outcome (and errors) show.
+  bool quiet = args.has("quiet");
+  CT_CHECK_AS(ValueError, !(quiet && args.has("verbose")), "--quiet and --verbose: choose one");
+  std::ostringstream nowhere;
+  std::ostream& say = leader ? std::cout : nowhere;
+  std::ostream& chatter = leader && !quiet ? std::cout : nowhere;
+  chatter << "Training " << model_name << " on " << run.dataset << ": " << images
+          << " training and " << dataset.test().count << " test images, batch " << run.batch_size
+          << ", " << run.optimizer << " with learning rate " << run.learning_rate << ", seed "
+          << run.seed << ", " << thread_count() << " threads (OpenMP " << openmp_waiting() << ")"
+          << (group ? detail::format(", {} ranks of batch {}", ranks.size,
+                                     run.batch_size / ranks.size)
+                    : std::string())
+          << std::endl;
 
   std::vector<train::EpochMetrics> history;
-  train::FitOptions fit{
-      .epochs = run.epochs_planned, .progress = leader, .checkpoint_every = checkpoint_every};
+  train::FitOptions fit{.epochs = run.epochs_planned,
+                        .progress = leader && !quiet,
+                        .checkpoint_every = checkpoint_every};
+  if (args.has("verbose"))
+    fit.callbacks.push_back([&chatter](train::Event event, train::LoopState& state) {
+      if (event == train::Event::batch_end && state.batch % 10 == 0 && state.batch < state.batches)
+        chatter << detail::format("Epoch {}/{}  batch {}/{}  running loss {}", state.epoch,
+                                  state.epochs, state.batch, state.batches, state.running_loss)
+                << std::endl;
+    });
   fit.group = group.get();
   fit.stop_requested = [&stop] { return stop.requested(); };
   // report.html shows the last epoch's confusion matrix and mistakes.
@@ -338,7 +358,7 @@ int run_training(const cli::Options& args, const std::string& model_name,
     fit.callbacks.push_back(*early);
   }
   fit.on_epoch = [&](const train::EpochMetrics& m) {
-    say << train::describe(m, run.epochs_planned) << std::endl;
+    chatter << train::describe(m, run.epochs_planned) << std::endl;
     history.push_back(m);
     run.status = "running";
     if (leader)
@@ -357,7 +377,7 @@ int run_training(const cli::Options& args, const std::string& model_name,
                    std::strtoll(state.extra["correct"].c_str(), nullptr, 10),
                    std::strtoll(state.extra["seen"].c_str(), nullptr, 10)};
       history = train::decode_history(state.extra["history"]);
-      say << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch << std::endl;
+      chatter << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch << std::endl;
     }
     auto save = [&](const train::EpochProgress& p) {
       if (!parameters_finite(model))
@@ -420,15 +440,16 @@ int run_training(const cli::Options& args, const std::string& model_name,
     say << "Stopped early: " << run.message << std::endl;
   }
   if (leader) train::write_reports(output, history, run, &last_details, &dataset.test());
-  if (device.mode == Device::Mode::lazy) say << lazy::metrics_summary() << std::endl;
+  if (device.mode == Device::Mode::lazy) chatter << lazy::metrics_summary() << std::endl;
   if (group) {
     double total = 0;
     for (const auto& m : history) total += m.seconds;
-    say << detail::format(
-               "Rank 0 spent {} s of {} s of training in collectives ({}%)",
-               std::round(group->communication_seconds() * 10) / 10, std::round(total * 10) / 10,
-               total > 0 ? std::round(100 * group->communication_seconds() / total) : 0.0)
-        << std::endl;
+    chatter << detail::format(
+                   "Rank 0 spent {} s of {} s of training in collectives ({}%)",
+                   std::round(group->communication_seconds() * 10) / 10,
+                   std::round(total * 10) / 10,
+                   total > 0 ? std::round(100 * group->communication_seconds() / total) : 0.0)
+            << std::endl;
   }
   say << "Final test accuracy " << std::fixed << std::setprecision(2)
       << 100 * history.back().test_accuracy << "%; wrote " << (output / "summary.json").string()
@@ -498,6 +519,7 @@ int run(int argc, char** argv) {
               << std::endl;
   });
   if (args.has("threads")) set_thread_count(int(args.integer("threads", 1)));
+  if (args.has("deterministic")) set_deterministic(true);
   std::string model = args.text("model", "cnn");
   if (model == "mlp") return run_training<models::MLP>(args, model, stop);
   if (model == "lenet") return run_training<models::LeNet>(args, model, stop);

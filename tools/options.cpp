@@ -58,7 +58,10 @@ std::string Options::suggestion(const std::string& name) const {
 void Options::parse(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string argument = argv[i];
+    // The short forms every command line has.
     if (argument == "-h") argument = "--help";
+    if (argument == "-q") argument = "--quiet";
+    if (argument == "-v") argument = "--verbose";
     CT_CHECK_AS(ValueError, argument.size() > 2 && argument.rfind("--", 0) == 0,
                 "{}: unexpected argument '{}' (options start with --; see cotangent {} --help)",
                 command_, argument, command_);

@@ -1,7 +1,9 @@
 #include "cotangent/train/report.hpp"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +15,18 @@
 #include "cotangent/data/files.hpp"
 
 namespace ct::train {
+
+namespace {
+/// The width of the terminal on stderr (else $COLUMNS, else 80), at least 20.
+int terminal_columns() {
+  winsize size{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+    return std::max<int>(size.ws_col, 20);
+  const char* columns = std::getenv("COLUMNS");
+  int n = columns ? std::atoi(columns) : 0;
+  return n > 0 ? std::max(n, 20) : 80;
+}
+}  // namespace
 
 ProgressBar::ProgressBar(std::int64_t epoch, std::int64_t epochs, std::int64_t batches,
                          bool enabled)
@@ -31,19 +45,26 @@ void ProgressBar::update(std::int64_t done, std::int64_t images, double running_
   double elapsed = std::chrono::duration<double>(now - start_).count();
   double rate = elapsed > 0 ? double(images) / elapsed : 0;
   double left = done > 0 ? elapsed * double(batches_ - done) / double(done) : 0;
-  constexpr int kWidth = 30;
-  int filled = batches_ ? int(kWidth * done / batches_) : kWidth;
+  // The bar takes what the numbers leave of the terminal's width, 10 to 30 columns; the line is
+  // cut to the width, so that it never wraps (a wrapped line is not redrawn by \r).
+  int columns = terminal_columns();
+  int width = std::clamp(columns - 72, 10, 30);
+  int filled = batches_ ? int(width * done / batches_) : width;
   std::ostringstream line;
-  line << "\rEpoch " << epoch_ << "/" << epochs_ << " [" << std::string(filled, '=')
-       << (filled < kWidth ? ">" : "") << std::string(std::max(0, kWidth - filled - 1), ' ') << "] "
+  line << "Epoch " << epoch_ << "/" << epochs_ << " [" << std::string(filled, '=')
+       << (filled < width ? ">" : "") << std::string(std::max(0, width - filled - 1), ' ') << "] "
        << done << "/" << batches_ << "  " << std::fixed << std::setprecision(0) << rate
        << " images/s  loss " << std::setprecision(4) << running_loss << "  " << std::setprecision(0)
-       << left << " s left ";
-  std::cerr << line.str() << std::flush;
+       << left << " s left";
+  std::string text = line.str().substr(0, std::size_t(columns - 1));
+  std::cerr << '\r' << text << std::string(std::size_t(columns - 1) - text.size(), ' ')
+            << std::flush;
 }
 
 void ProgressBar::finish() {
-  if (enabled_) std::cerr << "\r" << std::string(100, ' ') << "\r" << std::flush;
+  if (enabled_)
+    std::cerr << '\r' << std::string(std::size_t(terminal_columns() - 1), ' ') << '\r'
+              << std::flush;
 }
 
 std::string describe(const EpochMetrics& m, std::int64_t epochs) {

@@ -44,6 +44,21 @@ awk -F, 'NR > 1 { if (NR > 2 && $8 >= last) exit 1; last = $8 } END { if (last >
 grep -q '"schedule": "cosine"' "$work/cosine/summary.json"
 ls "$work/tb"/events.out.tfevents.*.cotangent > /dev/null
 
+# Terminal conventions: the progress bar only on a terminal (on stderr), never wider than the
+# terminal; -q prints the outcome alone; -v adds the running loss.
+small=(--model mlp --dataset mnist --batch-size 64 --limit 640 --seed 5 --no-download --epochs 1)
+tty_out=$(COLUMNS=50 script -qec "$cli train ${small[*]} --output $work/tty" /dev/null)
+[[ "$tty_out" == *$'\r'"Epoch 1/1 ["* ]] || { echo "no progress bar on a terminal"; exit 1; }
+widest=$(printf '%s' "$tty_out" | tr '\r' '\n' | awk '/images\/s/ && /\[/ { if (length > m) m = length } END { print m + 0 }')
+[ "$widest" -ge 30 ] && [ "$widest" -le 49 ] || { echo "a progress line of $widest columns on a 50-column terminal"; exit 1; }
+piped=$("$cli" train "${small[@]}" --output "$work/piped" 2>&1)
+[[ "$piped" != *$'\r'* ]] || { echo "a progress bar went to a pipe"; exit 1; }
+quiet=$("$cli" train "${small[@]}" -q --output "$work/quiet" 2>&1)
+[ "$(printf '%s\n' "$quiet" | wc -l)" -eq 1 ] && [[ "$quiet" == "Final test accuracy"* ]] ||
+  { echo "-q printed more than the outcome: $quiet"; exit 1; }
+verbose=$("$cli" train "${small[@]}" --limit 1280 -v --output "$work/verbose" 2>&1)
+[ "$(grep -c 'running loss' <<<"$verbose")" -eq 0 ] && { echo "-v printed no running loss"; exit 1; }
+
 "$cli" evaluate --checkpoint "$work/straight/checkpoint.safetensors" --dataset mnist --no-download > "$work/evaluate.log"
 grep -q "accuracy" "$work/evaluate.log"
 accuracy=$(sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' "$work/evaluate.log")

@@ -10,6 +10,15 @@ int thread_count();
 /// ValueError otherwise.
 void set_thread_count(int n);
 
+/// Deterministic mode: results the same bit for bit whatever the thread count. Reductions are
+/// always so (fixed blocks, summed in order); this also makes the CPU's float products run as
+/// fixed tiles of rows, one thread each, instead of letting oneDNN split the inner dimension
+/// across threads for narrow products (a 64x512 by 512x10 product differed between 1 and 2
+/// threads). It costs speed where oneDNN would have split: bench/deterministic.sh measures it.
+/// Process-wide; off by default.
+void set_deterministic(bool on);
+bool deterministic();
+
 /// OpenMP's idle threads spin before they sleep, 300,000 times by libgomp's default: beside
 /// another busy process such a thread takes the time slice the thread with work needs, and
 /// training ran 3-5x slower. A short spin keeps an idle machine's speed and slows down in

@@ -219,17 +219,24 @@ void depthwise_backward_filter(const RawTensor& x, const RawTensor& dy, RawTenso
   std::int64_t m = df.shape[3], cm = g.c * m;
   const T* px = x.data_as<T>();
   const T* pdy = dy.data_as<T>();
-  int threads = omp_get_max_threads();
-  std::vector<std::vector<T>> partial(threads, std::vector<T>(df.count(), T(0)));
-  parallel_for(g.n, 1, [&](std::int64_t b, std::int64_t e) {
-    T* acc = partial[omp_get_thread_num()].data();
-    for_each_tap(g, b, e, [&](auto img, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
-      const T* d = pdy + ((img * g.oh + oy) * g.ow + ox) * cm;
-      const T* in = px + ((img * g.h + iy) * g.w + ix) * g.c;
-      T* fw = acc + (ky * g.win.kernel_w + kx) * cm;
-      for (std::int64_t c = 0; c < g.c; ++c)
-        for (std::int64_t k = 0; k < m; ++k) fw[c * m + k] += d[c * m + k] * in[c];
-    });
+  // A partial sum per fixed group of images, added in order: the result does not depend on the
+  // thread count.
+  constexpr std::int64_t kImages = 4;
+  std::int64_t groups = (g.n + kImages - 1) / kImages;
+  std::vector<std::vector<T>> partial(std::size_t(groups), std::vector<T>(df.count(), T(0)));
+  parallel_for(groups, 1, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t group = b; group < e; ++group) {
+      T* acc = partial[std::size_t(group)].data();
+      std::int64_t first = group * kImages, last = std::min(g.n, first + kImages);
+      for_each_tap(g, first, last,
+                   [&](auto img, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
+                     const T* d = pdy + ((img * g.oh + oy) * g.ow + ox) * cm;
+                     const T* in = px + ((img * g.h + iy) * g.w + ix) * g.c;
+                     T* fw = acc + (ky * g.win.kernel_w + kx) * cm;
+                     for (std::int64_t c = 0; c < g.c; ++c)
+                       for (std::int64_t k = 0; k < m; ++k) fw[c * m + k] += d[c * m + k] * in[c];
+                   });
+    }
   });
   T* pdf = df.data_as<T>();
   for (std::int64_t i = 0; i < df.count(); ++i) {

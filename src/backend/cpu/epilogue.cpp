@@ -1,7 +1,6 @@
 // Bias + activation applied to a matmul's or convolution's output, and their backward pass, each
 // in one sweep over memory: unfused, the forward pass reads and writes the output twice (bias,
 // then activation) and the backward pass three times (mask, then a separate bias reduction).
-#include <mutex>
 #include <vector>
 
 #include "cpu_backend.hpp"
@@ -75,15 +74,15 @@ RawTensor CpuBackend::activation_backward(RawTensor dy_in, const RawTensor& y_in
     const T* pdy = dy.data_as<T>();
     const T* py = relu ? y.data_as<T>() : nullptr;
     T* pg = g.data_as<T>();
-    std::vector<T> total(std::size_t(bias_grad ? channels : 0), T(0));
-    std::mutex merge;
-    parallel_for(rows, grain_for(channels), [&](std::int64_t b, std::int64_t end) {
-      // Rows are summed in blocks, then blocks into this thread's partial: fewer rounding
-      // errors than one running float sum over a whole batch of images.
-      constexpr std::int64_t kBlock = 64;
-      std::vector<T> partial(total.size(), T(0)), block(total.size(), T(0));
-      for (std::int64_t r0 = b; r0 < end; r0 += kBlock) {
-        std::int64_t r1 = std::min(end, r0 + kBlock);
+    // The bias gradient: rows summed in fixed blocks, then the blocks' sums in order. Fewer
+    // rounding errors than one running sum over a batch of images, and the same bits whatever
+    // the number of threads.
+    constexpr std::int64_t kBlock = 64;
+    std::int64_t blocks = (rows + kBlock - 1) / kBlock;
+    std::vector<T> sums(std::size_t(bias_grad ? blocks * channels : 0), T(0));
+    parallel_for(blocks, grain_for(kBlock * channels), [&](std::int64_t b, std::int64_t end) {
+      for (std::int64_t block = b; block < end; ++block) {
+        std::int64_t r0 = block * kBlock, r1 = std::min(rows, r0 + kBlock);
         for (std::int64_t r = r0; r < r1; ++r) {
           const T* d = pdy + r * channels;
           T* o = pg + r * channels;
@@ -93,16 +92,17 @@ RawTensor CpuBackend::activation_backward(RawTensor dy_in, const RawTensor& y_in
             for (std::int64_t c = 0; c < channels; ++c) o[c] = yr[c] > T(0) ? d[c] : T(0);
           }
           if (bias_grad) {
-            T* acc = block.data();
+            T* acc = sums.data() + block * channels;
 #pragma omp simd
             for (std::int64_t c = 0; c < channels; ++c) acc[c] += o[c];
           }
         }
-        for (std::size_t c = 0; c < block.size(); ++c) partial[c] += block[c], block[c] = T(0);
       }
-      std::lock_guard lock(merge);
-      for (std::size_t c = 0; c < total.size(); ++c) total[c] += partial[c];
     });
+    std::vector<T> total(std::size_t(bias_grad ? channels : 0), T(0));
+    for (std::int64_t block = 0; block < blocks && bias_grad; ++block)
+      for (std::int64_t c = 0; c < channels; ++c)
+        total[std::size_t(c)] += sums[std::size_t(block * channels + c)];
     if (bias_grad) std::copy(total.begin(), total.end(), bias_grad->data_as<T>());
   });
   return g;

@@ -7,8 +7,13 @@
 #include <cblas.h>
 #include <dnnl.h>
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
+
+#include "cotangent/backend/threads.hpp"
 
 #include "cpu_backend.hpp"
 #include "onednn_matmul.hpp"
@@ -61,6 +66,20 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T al
       return small_k_gemm(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
   if constexpr (std::is_same_v<T, float>) {
+    if (deterministic() && !omp_in_parallel()) {
+      // Fixed tiles of rows, each a single-threaded sgemm (oneDNN runs so inside a parallel
+      // region): the same arithmetic for any thread count.
+      constexpr std::int64_t kRows = 32;
+      std::int64_t tiles = (m + kRows - 1) / kRows;
+      parallel_for(tiles, 1, [&](std::int64_t first, std::int64_t last) {
+        for (std::int64_t t = first; t < last; ++t) {
+          std::int64_t r0 = t * kRows, rows = std::min(kRows, m - r0);
+          dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', rows, n, k, alpha, ta ? a + r0 : a + r0 * lda,
+                     lda, b, ldb, beta, c + r0 * ldc, ldc);
+        }
+      });
+      return;
+    }
     if (tb && !ta && alpha == 1 && beta == 0 && onednn::prefers_matmul_transposed_b(m, k))
       return onednn::matmul_transposed_b(m, n, k, a, lda, b, ldb, c, ldc);
     dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -34,25 +34,28 @@ void fold_rows(const T* x, T* out, std::int64_t outer, std::int64_t r, std::int6
   std::int64_t work = outer * r * inner;
   if (inner == 1) {
     // Sixteen independent lanes, so any fold (not just +) vectorizes.
-    auto fold_row = [&](const T* row) {
+    auto fold_row = [&](const T* row, std::int64_t n) {
       constexpr int kLanes = 16;
       T lanes[kLanes];
       for (auto& l : lanes) l = init;
       std::int64_t i = 0;
-      for (; i + kLanes <= r; i += kLanes)
+      for (; i + kLanes <= n; i += kLanes)
         for (int k = 0; k < kLanes; ++k) lanes[k] = combine(lanes[k], row[i + k]);
       T acc = init;
       for (int k = 0; k < kLanes; ++k) acc = combine(acc, lanes[k]);
-      for (; i < r; ++i) acc = combine(acc, row[i]);
+      for (; i < n; ++i) acc = combine(acc, row[i]);
       return acc;
     };
-    if (outer == 1 && work >= kParallelGrain) {  // one long row: fold halves, then combine
-      int threads = omp_get_max_threads();
-      std::vector<T> partial(threads, init);
-      parallel_for(r, kParallelGrain, [&](std::int64_t b, std::int64_t e) {
-        T acc = init;
-        for (std::int64_t i = b; i < e; ++i) acc = combine(acc, x[i]);
-        partial[omp_get_thread_num()] = acc;
+    if (outer == 1 && work >= kParallelGrain) {
+      // One long row: fold chunks of a fixed length, then the chunks' results in order. The
+      // chunks do not depend on the thread count, so neither does the sum (bit for bit).
+      std::int64_t chunks = (r + kParallelGrain - 1) / kParallelGrain;
+      std::vector<T> partial(static_cast<std::size_t>(chunks), init);
+      parallel_for(chunks, 1, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t c = b; c < e; ++c) {
+          std::int64_t begin = c * kParallelGrain, end = std::min(r, begin + kParallelGrain);
+          partial[std::size_t(c)] = fold_row(x + begin, end - begin);
+        }
       });
       T acc = init;
       for (T p : partial) acc = combine(acc, p);
@@ -60,7 +63,7 @@ void fold_rows(const T* x, T* out, std::int64_t outer, std::int64_t r, std::int6
       return;
     }
     parallel_for(outer, grain_for(r), [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t o = b; o < e; ++o) out[o] = fold_row(x + o * r);
+      for (std::int64_t o = b; o < e; ++o) out[o] = fold_row(x + o * r, r);
     });
     return;
   }

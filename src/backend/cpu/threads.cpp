@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 
 #include "cotangent/core/error.hpp"
@@ -15,6 +16,13 @@ void set_thread_count(int n) {
   CT_CHECK_AS(ValueError, n >= 1, "set_thread_count: {} threads; at least 1 is needed", n);
   omp_set_num_threads(n);
 }
+
+namespace {
+std::atomic<bool> g_deterministic{false};
+}
+
+void set_deterministic(bool on) { g_deterministic.store(on, std::memory_order_relaxed); }
+bool deterministic() { return g_deterministic.load(std::memory_order_relaxed); }
 
 void choose_openmp_waiting(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
