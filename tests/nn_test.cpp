@@ -1,3 +1,5 @@
+#include <cotangent/models/classifiers.hpp>
+
 #include "op_check.hpp"
 
 using namespace ct;
@@ -176,4 +178,18 @@ TEST(Losses, ValuesGradientsAndStability) {
                            {"mean_squared_error", "[2]", "[1]"});
   expect_error<ShapeError>([&] { (void)softmax_cross_entropy(logits, Tensor<std::int32_t>{1}); },
                            {"softmax_cross_entropy", "[2, 3]", "[1]"});
+}
+
+TEST(ModelSummary, CountsEveryParameterAndListsThemByPath) {
+  models::MLP mlp;
+  EXPECT_EQ(parameter_count(mlp), 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10);
+  models::CNN cnn;
+  EXPECT_EQ(parameter_count(cnn),
+            3 * 3 * 32 + 32 + 3 * 3 * 32 * 64 + 64 + 9216 * 512 + 512 + 512 * 512 + 512 + 5130);
+  std::string table = summary(mlp);
+  EXPECT_NE(table.find("inputLayer/weight"), std::string::npos) << table;
+  EXPECT_NE(table.find("[784, 512]"), std::string::npos) << table;
+  EXPECT_NE(table.find("float32"), std::string::npos) << table;
+  EXPECT_NE(table.find("669706"), std::string::npos) << table;
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 8);  // header, 6 parameters, total
 }

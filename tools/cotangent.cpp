@@ -318,10 +318,11 @@ int run_training(const cli::Options& args, const std::string& model_name,
   std::ostringstream nowhere;
   std::ostream& say = leader ? std::cout : nowhere;
   std::ostream& chatter = leader && !quiet ? std::cout : nowhere;
-  chatter << "Training " << model_name << " on " << run.dataset << ": " << images
-          << " training and " << dataset.test().count << " test images, batch " << run.batch_size
-          << ", " << run.optimizer << " with learning rate " << run.learning_rate << ", seed "
-          << run.seed << ", " << thread_count() << " threads (OpenMP " << openmp_waiting() << ")"
+  chatter << "Training " << model_name << " (" << parameter_count(model) << " parameters) on "
+          << run.dataset << ": " << images << " training and " << dataset.test().count
+          << " test images, batch " << run.batch_size << ", " << run.optimizer
+          << " with learning rate " << run.learning_rate << ", seed " << run.seed << ", "
+          << thread_count() << " threads (OpenMP " << openmp_waiting() << ")"
           << (group ? detail::format(", {} ranks of batch {}", ranks.size,
                                      run.batch_size / ranks.size)
                     : std::string())

@@ -9,6 +9,7 @@
 #include "cotangent/nn/layers.hpp"
 #include "cotangent/nn/losses.hpp"
 #include "cotangent/nn/move.hpp"
+#include "cotangent/nn/summary.hpp"
 #include "cotangent/io/checkpoint.hpp"
 #include "cotangent/optim/optimizers.hpp"
 #include "cotangent/train/callbacks.hpp"
