@@ -15,6 +15,7 @@
 
 #include <cotangent/distributed/data_parallel.hpp>
 #include <cotangent/models/classifiers.hpp>
+#include <cotangent/train/trainer.hpp>
 
 #include "op_check.hpp"
 
@@ -331,4 +332,29 @@ TEST(Distributed, ShardsOfAnEpochCoverEachBatchOnce) {
   EXPECT_EQ(a.batch_count(), 2);
   EXPECT_THROW(epoch.shard(0, 3), ValueError);
   EXPECT_THROW(epoch.shard(2, 2), ValueError);
+}
+
+// A callback that stops the run on rank 0 alone (it reads files there, say) stops every rank
+// after the same epoch: the stop is agreed, so no rank waits in a collective for the others.
+TEST(Distributed, AStopAskedOnOneRankAtAnEpochsEndEndsEveryRanksRunThere) {
+  auto results = run_ranks(2, 20s, [](distributed::ProcessGroup& group) {
+    data::DatasetOptions options;
+    options.seed = 1;
+    options.training_limit = 128;
+    options.download = false;
+    auto dataset = MNIST(64, options);
+    default_generator().reseed(1);
+    models::MLP model;
+    SGD optimizer(model, {.learning_rate = 0.1f});
+    train::FitOptions fit{.epochs = 5, .progress = false};
+    fit.group = &group;
+    fit.callbacks = {[](train::Event event, train::LoopState& state) {
+      if (event == train::Event::epoch_end && state.rank == 0 && state.epoch == 2)
+        state.stop = true;
+    }};
+    auto history = train::fit(model, optimizer, dataset, fit);
+    require(history.size() == 2, "rank " + std::to_string(group.rank()) + " trained " +
+                                     std::to_string(history.size()) + " epochs, not 2");
+  });
+  expect_all_passed(results);
 }

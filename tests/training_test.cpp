@@ -287,3 +287,23 @@ TEST(TrainingLoop, TensorBoardLoggerWritesEachEpochsMetrics) {
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST(TrainingLoop, EarlyStoppingNeverTakesANotANumberForTheBest) {
+  train::EarlyStopping early({.monitor = train::Metric::test_loss, .patience = 2});
+  train::LoopState state;
+  std::vector<train::EpochMetrics> history;
+  state.history = &history;
+  auto end_epoch = [&](std::int64_t epoch, double loss) {
+    state.epoch = epoch;
+    state.metrics.test_loss = loss;
+    early(train::Event::epoch_end, state);
+  };
+  end_epoch(1, std::nan(""));
+  end_epoch(2, 0.5);
+  EXPECT_EQ(early.best_epoch(), 2);
+  end_epoch(3, std::nan(""));
+  EXPECT_FALSE(state.stop);
+  end_epoch(4, 0.6);
+  EXPECT_TRUE(state.stop);
+  EXPECT_DOUBLE_EQ(early.best(), 0.5);
+}

@@ -314,7 +314,6 @@ int run_training(const cli::Options& args, const std::string& model_name,
   // Rank 0 speaks for the run; the other ranks' output goes nowhere.
   // With --quiet only the outcome (and errors) show.
   bool quiet = args.has("quiet");
-  CT_CHECK_AS(ValueError, !(quiet && args.has("verbose")), "--quiet and --verbose: choose one");
   std::ostringstream nowhere;
   std::ostream& say = leader ? std::cout : nowhere;
   std::ostream& chatter = leader && !quiet ? std::cout : nowhere;
@@ -503,6 +502,11 @@ int run(int argc, char** argv) {
   }
   cli::Options args = command == "train" ? train_options() : evaluate_options();
   args.parse(argc, argv, 2);
+  // Contradictions among the options, before any work.
+  CT_CHECK_AS(ValueError, !(args.has("quiet") && args.has("verbose")),
+              "--quiet and --verbose: choose one");
+  CT_CHECK_AS(ValueError, !args.has("monitor") || args.has("early-stop"),
+              "--monitor names what --early-stop watches: give --early-stop N too");
   if (args.has("help")) {
     std::cout << "usage: cotangent " << command
               << (command == "train" ? " [options]\n" : " --checkpoint FILE [options]\n")

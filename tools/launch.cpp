@@ -114,12 +114,13 @@ int launch(int argc, char** argv) {
         if (pids[std::size_t(r)] == pid && !done[std::size_t(r)]) {
           done[std::size_t(r)] = true, --left;
           int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-          if (code == kInterrupted && result == 0) {
+          bool interrupted = WIFEXITED(status) && code == kInterrupted;  // not killed outright
+          if (interrupted && result == 0) {
             // Interrupted ranks agree to stop after the same batch: the others are finishing
             // theirs (rank 0 its checkpoint), so they get time before a SIGTERM.
             result = code;
             grace = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-          } else if (code != 0 && code != kInterrupted && (result == 0 || result == kInterrupted)) {
+          } else if (code != 0 && !interrupted && (result == 0 || result == kInterrupted)) {
             result = code;
             grace = std::chrono::steady_clock::now();
             std::fprintf(stderr,

@@ -105,8 +105,10 @@ void EarlyStopping::operator()(Event event, LoopState& loop) {
   if (event != Event::epoch_end) return;
   double value = value_of(s.options.monitor, loop.metrics);
   bool lower = minimised(s.options.monitor);
-  bool better = std::isnan(s.best) || (lower ? value < s.best - s.options.min_delta
-                                             : value > s.best + s.options.min_delta);
+  // A value that is not a number never improves (and never becomes the best).
+  bool better =
+      !std::isnan(value) && (std::isnan(s.best) || (lower ? value < s.best - s.options.min_delta
+                                                          : value > s.best + s.options.min_delta));
   if (better) {
     s.best = value, s.best_epoch = loop.epoch, s.waited = 0;
     return;

@@ -26,7 +26,9 @@ sigset_t stop_set() {
 // Runs only on a thread that started before the StopSignals and so does not block the signals:
 // hands the signal to the waiting thread (pthread_kill is async-signal-safe) and does nothing
 // else on this thread's stack.
-extern "C" void forward_to_waiter(int signal) { ::pthread_kill(g_waiter.load(), signal); }
+extern "C" void forward_to_waiter(int signal) {
+  if (pthread_t waiter = g_waiter.load()) ::pthread_kill(waiter, signal);
+}
 
 }  // namespace
 
@@ -84,6 +86,7 @@ StopSignals::~StopSignals() {
   Waiter& w = *waiter_;
   ::sigaction(SIGINT, &w.previous_int, nullptr);
   ::sigaction(SIGTERM, &w.previous_term, nullptr);
+  g_waiter.store(pthread_t{});
   w.closing.store(true);
   ::pthread_kill(w.thread.native_handle(), SIGTERM);  // wakes sigwait, which sees closing
   w.thread.join();

@@ -41,7 +41,8 @@ expect 1 "--epochs -1: out of range" -- train --epochs -1
 expect 1 "--epochs 0: out of range" -- train --epochs 0
 expect 1 "--limit 0: out of range (at least 1)" -- train --limit 0
 expect 1 "--schedule linear: not one of constant, cosine, step" -- train --schedule linear
-expect 1 "--quiet and --verbose: choose one" -- train "${quick[@]}" "${batch[@]}" -q -v --output "$work/qv"
+expect 1 "--quiet and --verbose: choose one" -- train -q -v
+expect 1 "give --early-stop N too" -- train --monitor test_accuracy
 expect 1 "--early-stop 0: out of range (at least 1)" -- train --early-stop 0
 expect 1 "--monitor acc: not one of test_loss" -- train --early-stop 2 --monitor acc
 expect 1 "--epochs 99999999999999999999: out of range" -- train --epochs 99999999999999999999

@@ -313,8 +313,14 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
       options.on_checkpoint(EpochProgress{m.epoch});
     emit(Event::epoch_end);
     state.details = nullptr;
-    // Every rank saw the same metrics, so a stop asked now (early stopping) is the same on all.
-    if (state.stop) break;
+    // A stop asked now (early stopping) ends the run after this epoch: on every rank if any
+    // asked, so that a callback that runs on rank 0 alone cannot leave the others waiting.
+    bool stop_now = state.stop;
+    if (options.group) {
+      Tensor<double> mine({stop_now ? 1.0 : 0.0});
+      stop_now = options.group->allreduce(mine).scalars()[0] > 0;  // host edge: a host tensor
+    }
+    if (stop_now) break;
   }
   emit(Event::fit_end);
   return history;
