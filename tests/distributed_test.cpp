@@ -338,11 +338,7 @@ TEST(Distributed, ShardsOfAnEpochCoverEachBatchOnce) {
 // after the same epoch: the stop is agreed, so no rank waits in a collective for the others.
 TEST(Distributed, AStopAskedOnOneRankAtAnEpochsEndEndsEveryRanksRunThere) {
   auto results = run_ranks(2, 20s, [](distributed::ProcessGroup& group) {
-    data::DatasetOptions options;
-    options.seed = 1;
-    options.training_limit = 128;
-    options.download = false;
-    auto dataset = MNIST(64, options);
+    auto dataset = ct::testing::cached_mnist(128);
     default_generator().reseed(1);
     models::MLP model;
     SGD optimizer(model, {.learning_rate = 0.1f});

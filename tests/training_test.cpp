@@ -20,11 +20,7 @@
 using namespace ct;
 
 TEST(Training, MlpLearnsMnistInOnePassOverThirtyThousandImages) {
-  data::DatasetOptions options;
-  options.seed = 1;
-  options.training_limit = 30000;
-  options.download = false;
-  auto dataset = MNIST(128, options);
+  auto dataset = ct::testing::cached_mnist(30000, 128);
   default_generator().reseed(1);
   models::MLP model;
   SGD optimizer(model, {.learning_rate = 0.1f});
@@ -117,11 +113,7 @@ TEST(StopSignals, SignalsDuringMatrixProductsLeaveTheHeapIntact) {
 
 namespace {
 data::ImageDataset small_mnist(std::int64_t images = 256) {
-  data::DatasetOptions options;
-  options.seed = 1;
-  options.training_limit = images;
-  options.download = false;
-  return MNIST(64, options);
+  return ct::testing::cached_mnist(images);
 }
 }  // namespace
 

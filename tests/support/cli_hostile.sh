@@ -10,20 +10,8 @@ failures=0
 quick=(--model mlp --dataset mnist --limit 640 --seed 5 --no-download)
 batch=(--batch-size 64)
 
-# expect STATUS FRAGMENT -- ARGS...: runs the command line, checks its exit status and that its
-# output contains FRAGMENT.
-expect() {
-  local status="$1" fragment="$2"
-  shift 3
-  local out rc
-  out=$(timeout 120 "$cli" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$status" ] || [[ "$out" != *"$fragment"* ]]; then
-    echo "FAIL: cotangent $* -> exit $rc (want $status), output lacks '$fragment':"
-    echo "$out" | tail -5 | sed 's/^/    /'
-    failures=$((failures + 1))
-  fi
-}
+# shellcheck source=expect.sh
+source "$(dirname "$0")/expect.sh"
 
 # Options: unknown, misspelt, malformed, out of range.
 expect 1 "unknown option --epoch (did you mean --epochs?)" -- train --epoch 1

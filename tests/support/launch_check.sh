@@ -29,17 +29,8 @@ again=$(timeout 120 "$cli" launch --nproc 2 -- "$cli" train "${quick[@]}" --outp
 [ "$(epoch_line "$out")" = "$(epoch_line "$again")" ] ||
   fail "two launches with one seed differ: '$(epoch_line "$out")' vs '$(epoch_line "$again")'"
 
-# expect STATUS FRAGMENT -- ARGS...
-expect() {
-  local status="$1" fragment="$2"
-  shift 3
-  local out rc
-  out=$(timeout 60 "$cli" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$status" ] || [[ "$out" != *"$fragment"* ]]; then
-    fail "cotangent $* -> exit $rc (want $status), output lacks '$fragment': $(echo "$out" | tail -3)"
-  fi
-}
+# shellcheck source=expect.sh
+source "$(dirname "$0")/expect.sh"
 expect 1 "--nproc N is required" -- launch -- "$cli" train
 expect 1 "--nproc 0: not a whole number in [1, 1024]" -- launch --nproc 0 -- "$cli" train
 expect 1 "--nproc x: not a whole number" -- launch --nproc x -- "$cli" train
