@@ -99,8 +99,7 @@ void overhead() {
 #endif
 
 template <class Model>
-void run_cotangent(const std::string& name, const data::ImageDataset& dataset,
-                   std::int64_t epochs) {
+void run_cotangent(const std::string& name, const data::Dataset& dataset, std::int64_t epochs) {
   default_generator().reseed(1);
   Model model;
   SGD optimizer(model, {.learning_rate = 0.1f});
@@ -156,7 +155,7 @@ std::pair<torch::Tensor, torch::Tensor> to_torch(const data::LabeledBatch& b) {
 }
 
 template <class Net>
-void run_libtorch(const std::string& name, const data::ImageDataset& dataset, std::int64_t epochs) {
+void run_libtorch(const std::string& name, const data::Dataset& dataset, std::int64_t epochs) {
   torch::manual_seed(1);
   auto net = std::make_shared<Net>();
   torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(0.1));

@@ -241,7 +241,7 @@ TEST(Data, BatchingAndShuffling) {
   for (int i = 0; i < 10; ++i)
     s.images.insert(s.images.end(), {std::uint8_t(i), std::uint8_t(255)}),
         s.labels.push_back(i % 10);
-  data::ImageDataset ds(s, s, 4, 7);
+  data::Dataset ds(s, s, 4, 7);
   auto epochs = ds.training_epochs(2);
   EXPECT_EQ(epochs[0].batch_count(), 2);  // 10 / 4, remainder dropped
   std::vector<std::int32_t> seen;
@@ -467,11 +467,11 @@ TEST(Data, IdxHeadersAreCheckedBeforeTheyOverflow) {
 }
 
 namespace {
-data::ImageDataset small_dataset(int count, std::int64_t batch_size, std::uint64_t seed) {
+data::Dataset small_dataset(int count, std::int64_t batch_size, std::uint64_t seed) {
   data::ByteSamples s;
   s.count = count, s.height = 1, s.width = 1, s.channels = 1;
   for (int i = 0; i < count; ++i) s.images.push_back(std::uint8_t(i)), s.labels.push_back(i % 10);
-  return data::ImageDataset(s, s, batch_size, seed);
+  return data::Dataset(s, s, batch_size, seed);
 }
 }  // namespace
 

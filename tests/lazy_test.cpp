@@ -37,7 +37,7 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-data::ImageDataset small_mnist(std::int64_t batch, std::int64_t images = 128) {
+data::Dataset small_mnist(std::int64_t batch, std::int64_t images = 128) {
   data::DatasetOptions options;
   options.training_limit = images;
   options.test_limit = 64;

@@ -142,7 +142,7 @@ void expect_error(Body&& body, std::initializer_list<std::string> fragments) {
 
 /// The first `images` MNIST training images from the cache (the README's setup fills it), in
 /// batches of `batch`, shuffled with seed 1; the whole test set.
-inline data::ImageDataset cached_mnist(std::int64_t images, std::int64_t batch = 64) {
+inline data::Dataset cached_mnist(std::int64_t images, std::int64_t batch = 64) {
   data::DatasetOptions options;
   options.seed = 1;
   options.training_limit = images;

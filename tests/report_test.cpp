@@ -97,7 +97,7 @@ TEST(HtmlReport, ShowsCurvesConfusionAndMistakesAndEscapesNames) {
                        .seconds = 1,
                        .images_per_second = 1000,
                        .learning_rate = 0.1});
-  data::ByteSamples test{.count = 4, .height = 2, .width = 2, .channels = 1};
+  data::ByteSamples test(4, 2, 2, 1);
   test.images.assign(16, 200);
   test.labels = {0, 1, 2, 1};
   train::EvaluationDetails details;
@@ -133,6 +133,26 @@ TEST(HtmlReport, ShowsCurvesConfusionAndMistakesAndEscapesNames) {
   EXPECT_EQ(page.find("http-equiv=\"refresh\""), std::string::npos);
   EXPECT_EQ(count(page, "class=\"chart\""), 4u);
   EXPECT_EQ(page.find("class=\"confusion\""), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HtmlReport, MistakesOfAUsersSamplesShowWhenTheyAreImages) {
+  train::EvaluationDetails details;
+  details.add({0, 1}, {1, 0}, 2, 0);
+  train::RunDescription run{.model = "mine", .dataset = "mine"};
+  auto dir = std::filesystem::path(::testing::TempDir()) / "html-report-user";
+  std::filesystem::create_directories(dir);
+  // Normalised images (values outside [0, 1]) are drawn stretched; vectors are not images.
+  data::TensorSamples images(Tensor<float>({-2, 0, 1, 3, 5, -1, 0, 2}, {2, 2, 2, 1}),
+                             Tensor<std::int32_t>({0, 1}));
+  train::write_html_report(dir / "report.html", {}, run, &details, &images);
+  EXPECT_EQ(count(read_text(dir / "report.html"), "class=\"mistake\""), 2u);
+  data::TensorSamples vectors(Tensor<float>({1, 2, 3, 4, 5, 6, 7, 8}, {2, 4}),
+                              Tensor<std::int32_t>({0, 1}));
+  train::write_html_report(dir / "report.html", {}, run, &details, &vectors);
+  std::string page = read_text(dir / "report.html");
+  EXPECT_EQ(count(page, "class=\"mistake\""), 0u);
+  EXPECT_NE(page.find("class=\"confusion\""), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

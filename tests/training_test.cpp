@@ -112,9 +112,7 @@ TEST(StopSignals, SignalsDuringMatrixProductsLeaveTheHeapIntact) {
 }
 
 namespace {
-data::ImageDataset small_mnist(std::int64_t images = 256) {
-  return ct::testing::cached_mnist(images);
-}
+data::Dataset small_mnist(std::int64_t images = 256) { return ct::testing::cached_mnist(images); }
 }  // namespace
 
 TEST(TrainingLoop, CallbacksSeeTheEventsInTrainingLoopOrder) {

@@ -172,8 +172,8 @@ std::string hex_double(double v) {
   return buf;
 }
 
-data::ImageDataset load_dataset(const std::string& name, std::int64_t batch_size,
-                                const data::DatasetOptions& options) {
+data::Dataset load_dataset(const std::string& name, std::int64_t batch_size,
+                           const data::DatasetOptions& options) {
   if (name == "mnist") return MNIST(batch_size, options);
   return FashionMNIST(batch_size, options);
 }
@@ -293,8 +293,8 @@ int run_training(const cli::Options& args, const std::string& model_name,
   options.directory = args.text("data-dir", "");
   options.download = !args.has("no-download");
   if (limit > 0) options.training_limit = limit;
-  data::ImageDataset dataset = load_dataset(run.dataset, run.batch_size, options);
-  std::int64_t images = dataset.training().count;
+  data::Dataset dataset = load_dataset(run.dataset, run.batch_size, options);
+  std::int64_t images = dataset.training().size();
   CT_CHECK_AS(ValueError, images >= run.batch_size,
               "--batch-size {} is larger than the {} training images{}: no full batch to train on",
               run.batch_size, images, limit > 0 ? " (--limit)" : "");
@@ -318,7 +318,7 @@ int run_training(const cli::Options& args, const std::string& model_name,
   std::ostream& say = leader ? std::cout : nowhere;
   std::ostream& chatter = leader && !quiet ? std::cout : nowhere;
   chatter << "Training " << model_name << " (" << parameter_count(model) << " parameters) on "
-          << run.dataset << ": " << images << " training and " << dataset.test().count
+          << run.dataset << ": " << images << " training and " << dataset.test().size()
           << " test images, batch " << run.batch_size << ", " << run.optimizer
           << " with learning rate " << run.learning_rate << ", seed " << run.seed << ", "
           << thread_count() << " threads (OpenMP " << openmp_waiting() << ")"
@@ -466,12 +466,12 @@ int run_evaluation(const cli::Options& args, const io::Safetensors& file) {
   data::DatasetOptions options;
   options.directory = args.text("data-dir", "");
   options.download = !args.has("no-download");
-  data::ImageDataset dataset = load_dataset(dataset_name, args.integer("batch-size", 128), options);
+  data::Dataset dataset = load_dataset(dataset_name, args.integer("batch-size", 128), options);
   auto [loss, accuracy] = train::evaluate(model, dataset);
   std::cout << "Checkpoint " << checkpoint.string() << " (" << state.model << ", epoch "
             << state.epoch << "): test loss " << std::fixed << std::setprecision(4) << loss
             << ", accuracy " << std::setprecision(2) << 100 * accuracy << "% on "
-            << dataset.test().count << " " << dataset_name << " test images" << std::endl;
+            << dataset.test().size() << " " << dataset_name << " test images" << std::endl;
   return 0;
 }
 

@@ -77,47 +77,24 @@ Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what) {
   return idx;
 }
 
-LabeledBatch ByteSamples::batch(const std::int64_t* indices, std::int64_t n) const {
-  // Converted on the host (bytes stay bytes until their batch) into a buffer left uninitialized,
-  // then handed to the CPU backend in one copy; fit moves the batch to the model's device.
-  std::int64_t pixels = height * width * channels;
-  std::unique_ptr<float[]> data(new float[std::size_t(n * pixels)]);
-  std::vector<std::int32_t> label(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) label[i] = labels[indices[i]];
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::uint8_t* src = images.data() + indices[i] * pixels;
-    float* dst = data.get() + i * pixels;
-    for (std::int64_t k = 0; k < pixels; ++k) dst[k] = float(src[k]) * (1.0f / 255.0f);
-  }
-  Backend& host = backend_for(Device::cpu());
-  return {
-      detail::wrap<float>(host.upload(data.get(), {n, height, width, channels}, DType::float32)),
-      detail::wrap<std::int32_t>(host.upload(label.data(), {n}, DType::int32))};
-}
-
-void ByteSamples::truncate(std::int64_t n) {
-  if (n < 0 || n >= count) return;
-  count = n;
-  images.resize(std::size_t(n * height * width * channels));
-  labels.resize(std::size_t(n));
-}
-
-ImageDataset::ImageDataset(ByteSamples training, ByteSamples test, std::int64_t batch_size,
-                           std::uint64_t seed)
-    : training_(std::make_shared<ByteSamples>(std::move(training))),
-      test_(std::make_shared<ByteSamples>(std::move(test))),
-      batch_size_(batch_size),
-      seed_(seed) {
+Dataset::Dataset(std::shared_ptr<const Samples> training, std::shared_ptr<const Samples> test,
+                 std::int64_t batch_size, std::uint64_t seed)
+    : training_(std::move(training)), test_(std::move(test)), batch_size_(batch_size), seed_(seed) {
   CT_CHECK_AS(ValueError, batch_size > 0, "dataset: batch size must be positive, got {}",
               batch_size);
+  CT_CHECK_AS(ValueError, training_ && test_, "dataset: the training or the test set is missing");
+  CT_CHECK_AS(ValueError, training_->size() > 0, "dataset: the training set has no samples");
+  CT_CHECK_AS(ShapeError, training_->sample_shape() == test_->sample_shape(),
+              "dataset: training samples {} and test samples {} differ in shape",
+              training_->sample_shape(), test_->sample_shape());
 }
 
-Epochs ImageDataset::training_epochs(std::int64_t count, std::int64_t first) const {
+Epochs Dataset::training_epochs(std::int64_t count, std::int64_t first) const {
   return Epochs(training_, batch_size_, seed_, first, count);
 }
 
-Epochs::Epochs(std::shared_ptr<const ByteSamples> samples, std::int64_t batch_size,
-               std::uint64_t seed, std::int64_t first, std::int64_t count)
+Epochs::Epochs(std::shared_ptr<const Samples> samples, std::int64_t batch_size, std::uint64_t seed,
+               std::int64_t first, std::int64_t count)
     : samples_(std::move(samples)),
       batch_size_(batch_size),
       seed_(seed),
@@ -133,12 +110,13 @@ Epoch Epochs::operator[](std::int64_t i) const {
               i, count_);
   // Each epoch's order depends only on the seed and its index, so a resumed run sees the same.
   std::uint64_t e = std::uint64_t(first_ + i);
-  std::vector<std::int64_t> order(samples_->count);
+  std::vector<std::int64_t> order(samples_->size());
   std::iota(order.begin(), order.end(), 0);
-  ShuffleGenerator gen(seed_ * 0x9e3779b97f4a7c15ULL + e + 1);
+  std::uint64_t key = seed_ * 0x9e3779b97f4a7c15ULL + e + 1;
+  ShuffleGenerator gen(key);
   for (std::int64_t k = std::int64_t(order.size()) - 1; k > 0; --k)
     std::swap(order[k], order[gen.below(std::uint64_t(k) + 1)]);
-  return Epoch(samples_, std::move(order), batch_size_, true);
+  return Epoch(samples_, std::move(order), batch_size_, true, key);
 }
 
 Epoch& Epochs::iterator::operator*() {
@@ -152,15 +130,15 @@ Epochs::iterator& Epochs::iterator::operator++() {
   return *this;
 }
 
-Epoch ImageDataset::validation() const {
-  std::vector<std::int64_t> order(test_->count);
+Epoch Dataset::validation() const {
+  std::vector<std::int64_t> order(test_->size());
   std::iota(order.begin(), order.end(), 0);
   return Epoch(test_, std::move(order), batch_size_, false);
 }
 
-Epoch::Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_t> order,
-             std::int64_t batch_size, bool drop_remainder)
-    : samples_(std::move(samples)), order_(std::move(order)), batch_size_(batch_size) {
+Epoch::Epoch(std::shared_ptr<const Samples> samples, std::vector<std::int64_t> order,
+             std::int64_t batch_size, bool drop_remainder, std::uint64_t pass)
+    : samples_(std::move(samples)), order_(std::move(order)), batch_size_(batch_size), pass_(pass) {
   std::int64_t n = std::int64_t(order_.size());
   batches_ = drop_remainder ? n / batch_size : (n + batch_size - 1) / batch_size;
 }
@@ -179,7 +157,7 @@ Epoch Epoch::shard(std::int64_t rank, std::int64_t ranks) const {
     if (end - start < part) break;  // a short last batch does not split evenly
     order.insert(order.end(), order_.begin() + start, order_.begin() + end);
   }
-  return Epoch(samples_, std::move(order), part, true);
+  return Epoch(samples_, std::move(order), part, true, pass_);
 }
 
 LabeledBatch Epoch::batch(std::int64_t i) const {
@@ -187,7 +165,8 @@ LabeledBatch Epoch::batch(std::int64_t i) const {
               "batch {} is past the end of the epoch ({} batches)", i, batches_);
   std::int64_t start = i * batch_size_;
   std::int64_t n = std::min<std::int64_t>(batch_size_, std::int64_t(order_.size()) - start);
-  return samples_->batch(order_.data() + start, n);
+  return samples_->batch(std::span<const std::int64_t>(order_.data() + start, std::size_t(n)),
+                         pass_);
 }
 
 Epoch::iterator::iterator(const Epoch* epoch, std::int64_t index) : epoch_(epoch), index_(index) {
@@ -223,13 +202,13 @@ ByteSamples images_and_labels(const std::string& dataset, const RemoteFile& imag
   return s;
 }
 
-ImageDataset idx_dataset(const std::string& name, const std::vector<RemoteFile>& files,
-                         std::int64_t batch_size, const DatasetOptions& options) {
+Dataset idx_dataset(const std::string& name, const std::vector<RemoteFile>& files,
+                    std::int64_t batch_size, const DatasetOptions& options) {
   ByteSamples training = images_and_labels(name, files[0], files[1], options);
   ByteSamples test = images_and_labels(name, files[2], files[3], options);
   training.truncate(options.training_limit);
   test.truncate(options.test_limit);
-  return ImageDataset(std::move(training), std::move(test), batch_size, options.seed);
+  return Dataset(std::move(training), std::move(test), batch_size, options.seed);
 }
 
 }  // namespace
@@ -265,11 +244,11 @@ std::vector<RemoteFile> fashion_mnist_files() {
   };
 }
 
-ImageDataset MNIST(std::int64_t batch_size, const DatasetOptions& options) {
+Dataset MNIST(std::int64_t batch_size, const DatasetOptions& options) {
   return idx_dataset("mnist", mnist_files(), batch_size, options);
 }
 
-ImageDataset FashionMNIST(std::int64_t batch_size, const DatasetOptions& options) {
+Dataset FashionMNIST(std::int64_t batch_size, const DatasetOptions& options) {
   return idx_dataset("fashion-mnist", fashion_mnist_files(), batch_size, options);
 }
 
@@ -293,8 +272,8 @@ ByteSamples parse_cifar10(const std::vector<std::uint8_t>& bytes, const std::str
   return s;
 }
 
-ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory,
-                     const DatasetOptions& options) {
+Dataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory,
+                const DatasetOptions& options) {
   // Every published batch file holds 10000 records: a bound on what a (gzip) file may inflate to.
   constexpr std::uint64_t kBatchFileBytes = 10000 * (1 + 3 * 32 * 32);
   ByteSamples training;
@@ -313,7 +292,7 @@ ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& direc
   ByteSamples test = parse_cifar10(read_file(test_path, kBatchFileBytes), test_path.string());
   training.truncate(options.training_limit);
   test.truncate(options.test_limit);
-  return ImageDataset(std::move(training), std::move(test), batch_size, options.seed);
+  return Dataset(std::move(training), std::move(test), batch_size, options.seed);
 }
 
 }  // namespace ct::data

@@ -53,12 +53,18 @@ void print_level(std::ostream& out, const std::vector<T>& values, const Shape& s
 
 std::ostream& operator<<(std::ostream& out, const AnyTensor& x) {
   if (!x.defined()) return out << "Tensor(undefined)";
+  // The caller's formatting (precision, fixed, width…) is left as it was found.
+  std::ios_base::fmtflags flags = out.flags();
+  std::streamsize precision = out.precision();
+  out.width(0);  // a width applies to one output, as for a number: consumed, not spread
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     auto values = Tensor<T>(x).scalars();
     print_level(out, values, x.shape(), contiguous_strides(x.shape()), 0, 0,
                 x.scalar_count() > kSummarizeAbove);
   });
+  out.flags(flags);
+  out.precision(precision);
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
+#include <optional>
 #include <sstream>
 
 #include "cotangent/core/error.hpp"
@@ -181,18 +182,38 @@ std::string confusion_table(const EvaluationDetails& d, const std::vector<std::s
   return html.str();
 }
 
-std::string mistakes_grid(const EvaluationDetails& d, const data::ByteSamples& test,
+/// A sample as 8-bit pixels, when it is an image ([H, W] or [H, W, C] with 1 or 3 channels):
+/// values in [0, 1] as they are (the built-in sets), anything else (normalised data) stretched
+/// from its minimum to its maximum.
+std::optional<std::vector<std::uint8_t>> sample_pixels(const data::Samples& samples,
+                                                       std::int64_t index) {
+  Shape s = samples.sample_shape();
+  if (!(s.rank() == 2 || (s.rank() == 3 && (s[2] == 1 || s[2] == 3)))) return std::nullopt;
+  auto values = samples[index].first.scalars();  // host edge: a host tensor
+  if (values.empty()) return std::nullopt;
+  auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+  float low = *lo >= 0 && *hi <= 1 ? 0.0f : *lo, high = *lo >= 0 && *hi <= 1 ? 1.0f : *hi;
+  float scale = high > low ? 255.0f / (high - low) : 0.0f;
+  std::vector<std::uint8_t> pixels(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i)
+    pixels[i] = std::uint8_t(std::lround(std::clamp((values[i] - low) * scale, 0.0f, 255.0f)));
+  return pixels;
+}
+
+std::string mistakes_grid(const EvaluationDetails& d, const data::Samples& test,
                           const std::vector<std::string>& names) {
   std::ostringstream html;
   html << "<div class=\"mistakes\">\n";
-  std::size_t image_bytes = std::size_t(test.height * test.width * test.channels);
+  Shape s = test.sample_shape();
   for (auto& m : d.mistakes) {
-    if (m.index < 0 || m.index >= test.count) continue;
-    auto png = io::encode_png(test.images.data() + std::size_t(m.index) * image_bytes, test.width,
-                              test.height, int(test.channels));
+    if (m.index < 0 || m.index >= test.size()) continue;
+    auto pixels = sample_pixels(test, m.index);
+    if (!pixels) break;  // not images: the confusion matrix says it all
+    std::int64_t height = s[0], width = s[1], channels = s.rank() == 3 ? s[2] : 1;
+    auto png = io::encode_png(pixels->data(), width, height, int(channels));
     html << "<figure><img class=\"mistake\" alt=\"test image " << m.index
-         << "\" src=\"data:image/png;base64," << io::base64(png) << "\" width=\"" << 2 * test.width
-         << "\" height=\"" << 2 * test.height << "\"><figcaption>#" << m.index << "<br>"
+         << "\" src=\"data:image/png;base64," << io::base64(png) << "\" width=\"" << 2 * width
+         << "\" height=\"" << 2 * height << "\"><figcaption>#" << m.index << "<br>"
          << escaped(names[std::size_t(m.label)]) << " &rarr; <b>"
          << escaped(names[std::size_t(m.predicted)]) << "</b></figcaption></figure>\n";
   }
@@ -220,7 +241,7 @@ img.mistake { image-rendering: pixelated; border: 1px solid #ccc; }
 
 void write_html_report(const std::filesystem::path& file, const std::vector<EpochMetrics>& metrics,
                        const RunDescription& run, const EvaluationDetails* details,
-                       const data::ByteSamples* test) {
+                       const data::Samples* test) {
   auto values = [&](double EpochMetrics::*field) {
     std::vector<double> out;
     for (auto& m : metrics) out.push_back(m.*field);

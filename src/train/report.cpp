@@ -119,7 +119,7 @@ std::string metrics_csv(const std::vector<EpochMetrics>& metrics) {
 
 void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
                    const RunDescription& run, const EvaluationDetails* details,
-                   const data::ByteSamples* test) {
+                   const data::Samples* test) {
   std::string text = metrics_csv(metrics);
   data::write_file_atomically(directory / "metrics.csv", text.data(), text.size());
   double seconds = 0, images_per_second = 0;

@@ -8,7 +8,7 @@ compiler="$1" include="$2" readme="$3" work="$4"
 mkdir -p "$work"
 source="$work/readme_snippets.cpp"
 awk '
-  /^```cpp/ { inside = 1; n++; if (n > 1) printf "void snippet_%d(CNN& model, SGD<CNN>& optimizer, const Tensor<float>& images,\n    const Tensor<std::int32_t>& labels, const data::ImageDataset& dataset, const data::Epoch& batches) {\n  (void)model, (void)optimizer, (void)images, (void)labels, (void)dataset, (void)batches;\n  {\n", n; next }
+  /^```cpp/ { inside = 1; n++; if (n > 1) printf "void snippet_%d(CNN& model, SGD<CNN>& optimizer, const Tensor<float>& images,\n    const Tensor<std::int32_t>& labels, const data::Dataset& dataset, const data::Epoch& batches) {\n  (void)model, (void)optimizer, (void)images, (void)labels, (void)dataset, (void)batches;\n  {\n", n; next }
   /^```/ && inside { inside = 0; if (n > 1) print "  }\n}"; next }
   inside { print }
 ' "$readme" > "$source"

@@ -12,6 +12,7 @@ namespace ct {
 namespace detail {
 struct Node;
 }
+struct Range;
 
 /// The untyped part of every tensor: a strided view and, while being differentiated, the
 /// node of the recording that produced it.
@@ -74,6 +75,13 @@ class Tensor : public AnyTensor {
   /// The value at a full index: x.at({1, 2}).
   T at(std::initializer_list<std::int64_t> index,
        std::source_location site = std::source_location::current()) const;
+
+  /// Index `i` along the first axis, which it removes: x[0] is the first row (S4TF's x[0]);
+  /// negative counts from the end. IndexError out of range. A view; differentiable.
+  Tensor operator[](std::int64_t i) const;
+  /// A range along the first axis, kept: x[{1, 3}] is rows 1 and 2 (S4TF's x[1..<3]); see
+  /// slice() for more axes. A view; differentiable.
+  Tensor operator[](const Range& range) const;
 
   // S4TF's method forms; each is the free function of the same meaning.
   Tensor reshaped(const Shape& shape) const;

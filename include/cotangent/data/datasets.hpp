@@ -1,11 +1,13 @@
 #pragma once
-// Datasets with S4TF's batching: MNIST, Fashion-MNIST (IDX files) and CIFAR-10 (binary).
-// Images are kept as bytes and converted per batch to NHWC float in [0, 1]; labels are int32.
+// Datasets with S4TF's batching: a training and a test set of Samples, shuffled per epoch and
+// cut into batches. MNIST, Fashion-MNIST (IDX files) and CIFAR-10 (binary) are built in; a
+// user's own data is any Samples (TensorSamples for tensors in memory or .npy files).
 #include <memory>
 #include <optional>
 #include <utility>
 
 #include "cotangent/data/files.hpp"
+#include "cotangent/data/samples.hpp"
 #include "cotangent/ops/ops.hpp"
 
 namespace ct::data {
@@ -19,31 +21,20 @@ struct Idx {
 /// magic number, a size that does not match the header, or trailing bytes.
 Idx parse_idx(const std::vector<std::uint8_t>& bytes, const std::string& what);
 
-/// S4TF's LabeledData: a batch of images [N, H, W, C] and labels [N].
-struct LabeledBatch {
-  Tensor<float> data;
-  Tensor<std::int32_t> label;
-};
-
-/// Samples held as bytes: images [count, h, w, c] and one label each.
-struct ByteSamples {
-  std::int64_t count = 0, height = 0, width = 0, channels = 0;
-  std::vector<std::uint8_t> images;
-  std::vector<std::int32_t> labels;
-  /// The samples at `indices` as a float batch.
-  LabeledBatch batch(const std::int64_t* indices, std::int64_t n) const;
-  /// Keeps the first `n` samples (for quick runs).
-  void truncate(std::int64_t n);
-};
-
 class Epoch;
 class Epochs;
 
-/// A labeled image dataset with S4TF's batching.
-class ImageDataset {
+/// A training and a test set with S4TF's batching. ShapeError when the sets' samples differ
+/// in shape, ValueError for an empty training set or a batch size below 1.
+class Dataset {
  public:
-  ImageDataset(ByteSamples training, ByteSamples test, std::int64_t batch_size,
-               std::uint64_t seed = 0);
+  Dataset(std::shared_ptr<const Samples> training, std::shared_ptr<const Samples> test,
+          std::int64_t batch_size, std::uint64_t seed = 0);
+  /// From sources held by value: Dataset(TensorSamples(x, y), TensorSamples(tx, ty), 64).
+  template <std::derived_from<Samples> A, std::derived_from<Samples> B>
+  Dataset(A training, B test, std::int64_t batch_size, std::uint64_t seed = 0)
+      : Dataset(std::make_shared<const A>(std::move(training)),
+                std::make_shared<const B>(std::move(test)), batch_size, seed) {}
 
   /// Epochs `first` to `first + count - 1` of the training set, each shuffled from the seed and
   /// cut into equal batches (the remainder dropped), built one at a time as the loop reaches
@@ -53,11 +44,14 @@ class ImageDataset {
   Epoch validation() const;
 
   std::int64_t batch_size() const { return batch_size_; }
-  const ByteSamples& training() const { return *training_; }
-  const ByteSamples& test() const { return *test_; }
+  std::uint64_t seed() const { return seed_; }
+  const Samples& training() const { return *training_; }
+  const Samples& test() const { return *test_; }
+  const std::shared_ptr<const Samples>& training_samples() const { return training_; }
+  const std::shared_ptr<const Samples>& test_samples() const { return test_; }
 
  private:
-  std::shared_ptr<const ByteSamples> training_, test_;
+  std::shared_ptr<const Samples> training_, test_;
   std::int64_t batch_size_;
   std::uint64_t seed_;
 };
@@ -68,8 +62,9 @@ class ImageDataset {
 /// OpenMP team that the training step runs on.
 class Epoch {
  public:
-  Epoch(std::shared_ptr<const ByteSamples> samples, std::vector<std::int64_t> order,
-        std::int64_t batch_size, bool drop_remainder);
+  /// The samples in `order`; `pass` keys random transforms (see HostBatch).
+  Epoch(std::shared_ptr<const Samples> samples, std::vector<std::int64_t> order,
+        std::int64_t batch_size, bool drop_remainder, std::uint64_t pass = 0);
 
   std::int64_t batch_count() const { return batches_; }
   std::int64_t sample_count() const { return std::int64_t(order_.size()); }
@@ -103,9 +98,10 @@ class Epoch {
   Epoch shard(std::int64_t rank, std::int64_t ranks) const;
 
  private:
-  std::shared_ptr<const ByteSamples> samples_;
+  std::shared_ptr<const Samples> samples_;
   std::vector<std::int64_t> order_;
   std::int64_t batch_size_, batches_;
+  std::uint64_t pass_;
 };
 
 /// A run of training epochs. Each Epoch, and its shuffled order of the whole training set, is
@@ -113,7 +109,7 @@ class Epoch {
 /// than one. Epoch k's order depends only on the seed and k: a resumed run sees the same.
 class Epochs {
  public:
-  Epochs(std::shared_ptr<const ByteSamples> samples, std::int64_t batch_size, std::uint64_t seed,
+  Epochs(std::shared_ptr<const Samples> samples, std::int64_t batch_size, std::uint64_t seed,
          std::int64_t first, std::int64_t count);
 
   std::int64_t size() const { return count_; }
@@ -142,7 +138,7 @@ class Epochs {
   iterator end() const { return iterator(this, count_); }
 
  private:
-  std::shared_ptr<const ByteSamples> samples_;
+  std::shared_ptr<const Samples> samples_;
   std::int64_t batch_size_;
   std::uint64_t seed_;
   std::int64_t first_, count_;
@@ -155,12 +151,12 @@ struct DatasetOptions : FetchOptions {
 };
 
 /// MNIST handwritten digits, 28×28×1: downloaded, verified and cached on first use.
-ImageDataset MNIST(std::int64_t batch_size, const DatasetOptions& options = {});
+Dataset MNIST(std::int64_t batch_size, const DatasetOptions& options = {});
 /// Fashion-MNIST, the same format with clothing.
-ImageDataset FashionMNIST(std::int64_t batch_size, const DatasetOptions& options = {});
+Dataset FashionMNIST(std::int64_t batch_size, const DatasetOptions& options = {});
 /// CIFAR-10 from its binary batches (data_batch_1..5.bin, test_batch.bin) in `directory`.
-ImageDataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory,
-                     const DatasetOptions& options = {});
+Dataset CIFAR10(std::int64_t batch_size, const std::filesystem::path& directory,
+                const DatasetOptions& options = {});
 /// Parses CIFAR-10 binary records (1 label byte + 3072 bytes CHW) into NHWC bytes.
 ByteSamples parse_cifar10(const std::vector<std::uint8_t>& bytes, const std::string& what);
 

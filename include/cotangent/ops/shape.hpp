@@ -234,6 +234,23 @@ Tensor<T> slice(const Tensor<T>& x, const std::vector<Range>& ranges) {
   return y;
 }
 
+template <Scalar T>
+Tensor<T> Tensor<T>::operator[](std::int64_t i) const {
+  CT_CHECK_AS(IndexError, rank() >= 1, "x[{}]: a scalar has no axis to index", i);
+  std::int64_t n = shape(0);
+  CT_CHECK_AS(IndexError, i >= -n && i < n, "x[{}]: index out of range for shape {}", i, shape());
+  if (i < 0) i += n;
+  Shape rest = shape();
+  rest.erase(0);
+  return reshape(slice(*this, {Range{i, i + 1}}), rest);
+}
+
+template <Scalar T>
+Tensor<T> Tensor<T>::operator[](const Range& range) const {
+  CT_CHECK_AS(IndexError, rank() >= 1, "x[range]: a scalar has no axis to slice");
+  return slice(*this, {range});
+}
+
 /// Takes the entries of `indices` along `axis`: gather(table, ids, 0) looks up rows.
 /// The result's shape is x's with `axis` replaced by indices' shape.
 template <Scalar T, Index I>

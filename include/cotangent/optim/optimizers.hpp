@@ -417,4 +417,32 @@ struct LinearWarmup {
   }
 };
 
+/// An optimizer that carries its learning-rate schedule (any callable from the step, 1-based,
+/// to a rate): each update first sets options.learning_rate for the step it takes.
+///   Scheduled optimizer(SGD(model, {.momentum = 0.9}), CosineSchedule{0.1, 10000});
+///   optimizer.update(model, grad);  // at rate CosineSchedule{...}(1), then (2), ...
+/// A rate that is negative or not finite is refused (ValueError) before the model changes.
+template <class Optimizer, class Schedule>
+class Scheduled : public Optimizer {
+ public:
+  Schedule schedule;
+  Scheduled(Optimizer optimizer, Schedule schedule)
+      : Optimizer(std::move(optimizer)), schedule(std::move(schedule)) {}
+
+  template <class Model, class... Rest>
+  requires requires(Optimizer& o, Model& m, const Model& g, const Rest&... rest) {
+    o.update(m, g, rest...);
+  }
+  void update(Model& model, const Model& grad, const Rest&... rest) {
+    std::int64_t step = this->moments.step + 1;
+    double rate = double(schedule(step));
+    CT_CHECK_AS(ValueError, std::isfinite(rate) && rate >= 0,
+                "Scheduled: the schedule gives a learning rate of {} at step {}; rates are finite "
+                "and not negative",
+                rate, step);
+    this->options.learning_rate = rate;
+    Optimizer::update(model, grad, rest...);
+  }
+};
+
 }  // namespace ct

@@ -7,7 +7,7 @@
 #include <vector>
 
 namespace ct::data {
-struct ByteSamples;
+class Samples;
 }
 
 namespace ct::train {
@@ -71,7 +71,7 @@ struct RunDescription {
 /// while the run's status is "running". Written atomically.
 void write_html_report(const std::filesystem::path& file, const std::vector<EpochMetrics>& metrics,
                        const RunDescription& run, const EvaluationDetails* details = nullptr,
-                       const data::ByteSamples* test = nullptr);
+                       const data::Samples* test = nullptr);
 
 /// The text of metrics.csv: a header, then one row per epoch.
 std::string metrics_csv(const std::vector<EpochMetrics>& metrics);
@@ -81,7 +81,7 @@ std::string metrics_csv(const std::vector<EpochMetrics>& metrics);
 /// A number that is not finite is written as null: the JSON stays valid.
 void write_reports(const std::filesystem::path& directory, const std::vector<EpochMetrics>& metrics,
                    const RunDescription& run, const EvaluationDetails* details = nullptr,
-                   const data::ByteSamples* test = nullptr);
+                   const data::Samples* test = nullptr);
 
 /// The metrics of each epoch as one line of exact (hexadecimal) numbers, and back: a checkpoint
 /// carries its run's history this way, so a resumed run reports every epoch.

@@ -144,7 +144,7 @@ class DeviceSums {
 /// with one read from the model's device at the end. With `details`, also the confusion matrix
 /// and the first misclassified images (the predictions are then read once per batch).
 template <class Model>
-std::pair<double, double> evaluate(const Model& model, const data::ImageDataset& dataset,
+std::pair<double, double> evaluate(const Model& model, const data::Dataset& dataset,
                                    EvaluationDetails* details = nullptr) {
   LearningPhaseScope inference(LearningPhase::inference);
   Device device = device_of(model);
@@ -179,7 +179,7 @@ concept HasLearningRate = requires(O& o) {
 
 /// Trains for options.epochs epochs on the model's device; returns the metrics of each.
 template <class Model, class Optimizer>
-std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::ImageDataset& dataset,
+std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Dataset& dataset,
                               const FitOptions& options = {}) {
   CT_CHECK_AS(ValueError, options.log_every >= 1, "fit: log_every must be at least 1, not {}",
               options.log_every);
@@ -273,6 +273,9 @@ std::vector<EpochMetrics> fit(Model& model, Optimizer& optimizer, const data::Im
         } else {
           loss = minimize(optimizer, model, loss_of);
         }
+        // An optimizer with its own schedule (Scheduled) has just set the rate it used.
+        if constexpr (detail::HasLearningRate<Optimizer>)
+          state.learning_rate = optimizer.options.learning_rate;
         std::int64_t n = labels.shape(0);
         sums.add(logits, labels, loss * float(n));
         // The step (forward, backward, update, sums) as one program on the lazy device.
