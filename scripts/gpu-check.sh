@@ -8,6 +8,8 @@
 #   a. the GPU tests: the op tables on cuda:0 and the CudaDevice tests
 #   b. build/bench/cuda_bench and bench/torch_twin.py, and a table of their ratios
 #   c. one epoch of the talk's CNN on MNIST with --device cuda, if the MNIST files are here
+#   d. --deterministic on the CPU: 1 thread against all the machine's cores (bench/deterministic.sh)
+# GPU_CHECK_ONLY=gpu-tests,deterministic runs only the stages named (a stage's log name).
 # Logs go to a folder packed at the end into "$OUT/gpu-check.tgz" (when OUT is set) beside
 # summary.txt, which holds each stage's exit status and seconds and is printed at the end. The
 # whole run stays within GPU_CHECK_BUDGET_S seconds (default 470): a stage gets what is left when
@@ -49,6 +51,10 @@ detail() { [[ -z $1 ]] || note "$(printf '%-16s %s' '' "$1")"; }
 stage() {
   local name="$1" limit="$2"
   shift 2
+  if [[ -n ${GPU_CHECK_ONLY:-} && ",$GPU_CHECK_ONLY," != *",$name,"* ]]; then
+    note "$(printf '%-16s not asked for (GPU_CHECK_ONLY)' "$name")"
+    return 0
+  fi
   local left=$((BUDGET - SECONDS - 5))
   if ((left < 15)); then
     echo "skipped: the time budget of ${BUDGET}s is spent" >"$OUT/$name.log"
@@ -107,9 +113,9 @@ detail "$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/gpu-tests.log" | tr '\n'
 BENCH="$OUT/bench.txt"
 : >"$BENCH"
 stage bench-cotangent 150 "$BENCH_BIN" --device cuda
-cat "$OUT/bench-cotangent.log" >>"$BENCH"
+cat "$OUT/bench-cotangent.log" >>"$BENCH" 2>/dev/null || true
 stage bench-pytorch 150 env -u LD_LIBRARY_PATH python3 bench/torch_twin.py --device cuda
-cat "$OUT/bench-pytorch.log" >>"$BENCH"
+cat "$OUT/bench-pytorch.log" >>"$BENCH" 2>/dev/null || true
 
 # Convolutions on NHWC directly (the default transposes to NCHW around cuDNN, whose FP32
 # kernels are faster there): still correct, and how much slower.
@@ -169,6 +175,16 @@ else
   note "$(printf '%-16s skipped (no MNIST files in COTANGENT_DATA, build/mnist or the user cache)' mnist-cnn-epoch)"
 fi
 
+# ---- d. Deterministic mode on many cores (the CPU path; the GPU machine has more of them) ------
+if [[ -n $mnist ]]; then
+  tools="$(mktemp -d)"
+  cli="$BIN/cotangent"
+  [[ -x $cli ]] || cli=build/tools/cotangent
+  mkdir -p "$tools/tools" && ln -s "$(cd "$(dirname "$cli")" && pwd)/cotangent" "$tools/tools/cotangent"
+  stage deterministic 240 env COTANGENT_DATA="$(cd "$mnist" && pwd)" bench/deterministic.sh "$tools" "$(nproc)"
+  detail "$(grep -E 'threads' "$OUT/deterministic.log" | tr '\n' ';' || true)"
+fi
+
 note "total ${SECONDS}s; $([[ $failed == 0 ]] && echo 'every stage passed' || echo 'some stage failed or was skipped')"
 
 # ---- Report ----------------------------------------------------------------------------------
@@ -178,7 +194,7 @@ cat "$SUMMARY"
 echo
 echo "===== $OUT/compare.txt"
 cat "$OUT/compare.txt"
-for log in "$OUT"/gpu-tests.log "$OUT"/bench-*.log "$OUT"/mnist-cnn-epoch.log "$OUT"/profile.log "$OUT"/tests-nhwc.log; do
+for log in "$OUT"/gpu-tests.log "$OUT"/deterministic.log "$OUT"/bench-*.log "$OUT"/mnist-cnn-epoch.log "$OUT"/profile.log "$OUT"/tests-nhwc.log; do
   [[ -f $log ]] || continue
   echo
   echo "===== tail of $log"

@@ -297,3 +297,18 @@ TEST(TrainingLoop, EarlyStoppingNeverTakesANotANumberForTheBest) {
   EXPECT_TRUE(state.stop);
   EXPECT_DOUBLE_EQ(early.best(), 0.5);
 }
+
+TEST(TrainingLoop, EarlyStoppingOnAResumedRunCountsTheEpochsBeforeIt) {
+  train::EarlyStopping early({.monitor = train::Metric::test_loss, .patience = 3});
+  early.replay({{.epoch = 1, .test_loss = 1.0}, {.epoch = 2, .test_loss = 1.1}});
+  EXPECT_EQ(early.best_epoch(), 1);
+  EXPECT_FALSE(early.stopped());
+  train::LoopState state;
+  state.epoch = 3, state.metrics.test_loss = 1.2;
+  early(train::Event::epoch_end, state);
+  EXPECT_FALSE(state.stop);  // two epochs without an improvement, of three allowed
+  state.epoch = 4, state.metrics.test_loss = 1.05;
+  early(train::Event::epoch_end, state);
+  EXPECT_TRUE(state.stop);
+  EXPECT_NE(state.stop_reason.find("best 1 at epoch 1"), std::string::npos) << state.stop_reason;
+}

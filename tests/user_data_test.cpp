@@ -154,6 +154,21 @@ TEST(UserData, SplitAndSubsetKeepTheOrder) {
                            {"leaves one part empty"});
   expect_error<IndexError>([&] { data::Subset(std::make_shared<data::TensorSamples>(x, y), 8, 3); },
                            {"out of range"});
+  expect_error<IndexError>(
+      [&] {
+        data::Subset(std::make_shared<data::TensorSamples>(x, y), std::vector<std::int64_t>{1, 10});
+      },
+      {"index 10 (at 1)"});
+  // Shuffled from a seed: the parts still hold every sample once, in an order the seed fixes.
+  auto [a, b] = data::split(data::TensorSamples(x, y), 0.5, 11);
+  auto [a2, b2] = data::split(data::TensorSamples(x, y), 0.5, 11);
+  auto part_a = values_of(*a, {0, 1, 2, 3, 4}), part_b = values_of(*b, {0, 1, 2, 3, 4});
+  EXPECT_EQ(values_of(*a2, {0, 1, 2, 3, 4}), part_a);
+  std::vector<float> both = part_a;
+  both.insert(both.end(), part_b.begin(), part_b.end());
+  EXPECT_NE(both, values_of(data::TensorSamples(x, y), {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
 }
 
 TEST(UserData, NormalizeShiftsAndScalesEachChannel) {

@@ -377,6 +377,8 @@ int run_training(const cli::Options& args, const std::string& model_name,
                    std::strtoll(state.extra["correct"].c_str(), nullptr, 10),
                    std::strtoll(state.extra["seen"].c_str(), nullptr, 10)};
       history = train::decode_history(state.extra["history"]);
+      // Early stopping goes on counting from the epochs already trained.
+      if (early) early->replay(history);
       chatter << "Resuming at epoch " << state.epoch + 1 << ", batch " << state.batch << std::endl;
     }
     auto save = [&](const train::EpochProgress& p) {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
+#include <random>
 
 namespace ct::data {
 
@@ -134,32 +136,52 @@ std::int64_t TensorSamples::class_count() const {
 }
 
 Subset::Subset(std::shared_ptr<const Samples> source, std::int64_t begin, std::int64_t count)
-    : source_(std::move(source)), begin_(begin), count_(count) {
+    : source_(std::move(source)) {
   CT_CHECK_AS(ValueError, source_ != nullptr, "Subset: no source samples");
   CT_CHECK_AS(IndexError, begin >= 0 && count >= 0 && begin + count <= source_->size(),
               "Subset: samples {} to {} are out of range for {} samples", begin, begin + count - 1,
               source_->size());
+  indices_.resize(std::size_t(count));
+  std::iota(indices_.begin(), indices_.end(), begin);
+}
+
+Subset::Subset(std::shared_ptr<const Samples> source, std::vector<std::int64_t> indices)
+    : source_(std::move(source)), indices_(std::move(indices)) {
+  CT_CHECK_AS(ValueError, source_ != nullptr, "Subset: no source samples");
+  for (std::size_t i = 0; i < indices_.size(); ++i)
+    CT_CHECK_AS(IndexError, indices_[i] >= 0 && indices_[i] < source_->size(),
+                "Subset: index {} (at {}) is out of range for {} samples", indices_[i], i,
+                source_->size());
 }
 
 void Subset::read(HostBatch& batch) const {
-  std::vector<std::int64_t> shifted(batch.indices.begin(), batch.indices.end());
-  for (auto& i : shifted) i += begin_;
+  std::vector<std::int64_t> mapped(batch.indices.size());
+  for (std::size_t i = 0; i < mapped.size(); ++i)
+    mapped[i] = indices_[std::size_t(batch.indices[i])];
+  // The source sees its own indices (so its random transforms key on them), then the batch
+  // gets back the indices it asked with.
   std::span<const std::int64_t> mine = batch.indices;
-  batch.indices = shifted;
+  batch.indices = mapped;
   source_->read(batch);
   batch.indices = mine;
 }
 
 std::pair<std::shared_ptr<const Samples>, std::shared_ptr<const Samples>> split(
-    std::shared_ptr<const Samples> source, double fraction) {
+    std::shared_ptr<const Samples> source, double fraction,
+    std::optional<std::uint64_t> shuffle_seed) {
   CT_CHECK_AS(ValueError, source != nullptr, "split: no source samples");
   CT_CHECK_AS(ValueError, fraction > 0 && fraction < 1,
               "split: the fraction must be between 0 and 1 (exclusive), not {}", fraction);
   std::int64_t n = source->size(), first = std::int64_t(std::llround(double(n) * fraction));
   CT_CHECK_AS(ValueError, first > 0 && first < n, "split: {} of {} samples leaves one part empty",
               fraction, n);
-  return {std::make_shared<const Subset>(source, 0, first),
-          std::make_shared<const Subset>(source, first, n - first)};
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  if (shuffle_seed) std::shuffle(order.begin(), order.end(), std::mt19937_64(*shuffle_seed));
+  return {std::make_shared<const Subset>(
+              source, std::vector<std::int64_t>(order.begin(), order.begin() + first)),
+          std::make_shared<const Subset>(
+              source, std::vector<std::int64_t>(order.begin() + first, order.end()))};
 }
 
 }  // namespace ct::data

@@ -224,11 +224,12 @@ AnyTensor parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& w
   const std::uint8_t* data = bytes.data() + data_start;
   return visit_dtype(e.dtype, [&](auto tag) -> AnyTensor {
     using T = decltype(tag);
-    std::vector<T> values(count);
+    // Booleans are held as one byte each, 0 or 1, as the tensor stores them.
+    using Held = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t, T>;
+    std::vector<Held> values(count);
     bool same = !std::is_same_v<T, bool> && !e.big_endian && e.size == sizeof(T) &&
                 (e.kind == 'f') == is_floating(e.dtype) && e.kind != 'u' && e.kind != 'b';
-    if constexpr (!std::is_same_v<T, bool>)
-      if (same && count) std::memcpy(values.data(), data, count * sizeof(T));  // as stored
+    if (same && count) std::memcpy(values.data(), data, count * sizeof(T));  // as stored
     for (std::size_t i = 0; i < (same ? 0 : count); ++i) {
       if constexpr (std::is_same_v<T, std::int64_t>) {
         if (e.kind == 'u' && e.size == 8) {
@@ -237,9 +238,10 @@ AnyTensor parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& w
                       "{}: value {} at {} is past int64's range", what, v, i);
         }
       }
-      values[i] = element<T>(data, i, e);
+      values[i] = Held(element<T>(data, i, e));
     }
-    Tensor<T> x(std::move(values), Shape(stored));
+    Tensor<T> x(AnyTensor(backend_for(Device::cpu())  // host edge: files load to the CPU
+                              .upload(values.data(), Shape(stored), e.dtype)));
     if (!header.fortran_order || stored.size() < 2) return reshape(x, Shape(header.shape));
     std::vector<int> reverse(stored.size());
     std::iota(reverse.rbegin(), reverse.rend(), 0);

@@ -100,25 +100,33 @@ EarlyStopping::EarlyStopping(EarlyStoppingOptions options)
               "early stopping: min_delta {} must be a number >= 0", options.min_delta);
 }
 
-void EarlyStopping::operator()(Event event, LoopState& loop) {
+bool EarlyStopping::observe(const EpochMetrics& m, std::int64_t epoch) {
   State& s = *state_;
-  if (event != Event::epoch_end) return;
-  double value = value_of(s.options.monitor, loop.metrics);
+  double value = value_of(s.options.monitor, m);
   bool lower = minimised(s.options.monitor);
   // A value that is not a number never improves (and never becomes the best).
   bool better =
       !std::isnan(value) && (std::isnan(s.best) || (lower ? value < s.best - s.options.min_delta
                                                           : value > s.best + s.options.min_delta));
   if (better) {
-    s.best = value, s.best_epoch = loop.epoch, s.waited = 0;
-    return;
+    s.best = value, s.best_epoch = epoch, s.waited = 0;
+    return false;
   }
-  if (++s.waited < s.options.patience) return;
+  return ++s.waited >= s.options.patience;
+}
+
+void EarlyStopping::operator()(Event event, LoopState& loop) {
+  if (event != Event::epoch_end || !observe(loop.metrics, loop.epoch)) return;
+  State& s = *state_;
   s.stopped = true;
   loop.stop = true;
   loop.stop_reason =
       ct::detail::format("early stopping: {} has not improved for {} epochs (best {} at epoch {})",
                          metric_name(s.options.monitor), s.waited, s.best, s.best_epoch);
+}
+
+void EarlyStopping::replay(const std::vector<EpochMetrics>& earlier) {
+  for (const EpochMetrics& m : earlier) observe(m, m.epoch);
 }
 
 Callback csv_logger(std::filesystem::path path) {

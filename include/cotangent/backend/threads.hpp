@@ -14,7 +14,9 @@ void set_thread_count(int n);
 /// always so (fixed blocks, summed in order); this also makes the CPU's float products run as
 /// fixed tiles of rows, one thread each, instead of letting oneDNN split the inner dimension
 /// across threads for narrow products (a 64x512 by 512x10 product differed between 1 and 2
-/// threads). It costs speed where oneDNN would have split: bench/deterministic.sh measures it.
+/// threads), and convolution filter gradients run as im2col and such products instead of
+/// oneDNN's kernel, which splits the sum over the batch across threads (the CNN's step differed
+/// between 1 and 3 threads). It costs speed: bench/deterministic.sh measures it.
 /// Process-wide; off by default.
 void set_deterministic(bool on);
 bool deterministic();

@@ -8,6 +8,7 @@
 //   data::Dataset dataset(training, test, /*batch_size=*/64);
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -87,27 +88,32 @@ class TensorSamples : public Samples {
   std::vector<std::int32_t> labels_;
 };
 
-/// Samples `begin` to `begin + count - 1` of another source (no copy).
+/// Some samples of another source, in a given order (the samples are not copied).
 class Subset : public Samples {
  public:
+  /// Samples `begin` to `begin + count - 1`.
   Subset(std::shared_ptr<const Samples> source, std::int64_t begin, std::int64_t count);
-  std::int64_t size() const override { return count_; }
+  /// The samples at `indices`, in that order; IndexError for one out of range.
+  Subset(std::shared_ptr<const Samples> source, std::vector<std::int64_t> indices);
+  std::int64_t size() const override { return std::int64_t(indices_.size()); }
   Shape sample_shape() const override { return source_->sample_shape(); }
   void read(HostBatch& batch) const override;
 
  private:
   std::shared_ptr<const Samples> source_;
-  std::int64_t begin_, count_;
+  std::vector<std::int64_t> indices_;
 };
 
-/// The first `fraction` of the samples and the rest, e.g. a training and a held-out set
-/// (shuffle the source first if its order means something). ValueError unless 0 < fraction < 1
-/// and both parts have samples.
+/// The first `fraction` of the samples and the rest, e.g. a training and a held-out set; with a
+/// `shuffle_seed`, of the samples in an order shuffled from it (for a source whose order means
+/// something, such as a file sorted by class). ValueError unless 0 < fraction < 1 and both parts
+/// have samples.
 std::pair<std::shared_ptr<const Samples>, std::shared_ptr<const Samples>> split(
-    std::shared_ptr<const Samples> source, double fraction);
+    std::shared_ptr<const Samples> source, double fraction,
+    std::optional<std::uint64_t> shuffle_seed = std::nullopt);
 template <std::derived_from<Samples> S>
-auto split(S source, double fraction) {
-  return split(std::make_shared<const S>(std::move(source)), fraction);
+auto split(S source, double fraction, std::optional<std::uint64_t> shuffle_seed = std::nullopt) {
+  return split(std::make_shared<const S>(std::move(source)), fraction, shuffle_seed);
 }
 
 }  // namespace ct::data

@@ -49,11 +49,15 @@ class EarlyStopping {
  public:
   explicit EarlyStopping(EarlyStoppingOptions options = {});
   void operator()(Event event, LoopState& state);
+  /// Counts epochs trained before this fit (a resumed run's history) as if it had seen them,
+  /// so that patience runs on from where the run stopped rather than from zero.
+  void replay(const std::vector<EpochMetrics>& earlier);
   bool stopped() const { return state_->stopped; }
   double best() const { return state_->best; }
   std::int64_t best_epoch() const { return state_->best_epoch; }
 
  private:
+  bool observe(const EpochMetrics& m, std::int64_t epoch);  // true when patience ran out
   struct State {
     EarlyStoppingOptions options;
     double best = std::numeric_limits<double>::quiet_NaN();

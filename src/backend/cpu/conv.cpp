@@ -460,9 +460,11 @@ RawTensor CpuBackend::conv2d_backward_filter(const RawTensor& input, const RawTe
   if (df.count() == 0) return df;
   visit_floating(x.dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    if (dy.count() == 0)
-      std::fill(df.data_as<T>(), df.data_as<T>() + df.count(), T(0));
-    else if (std::is_same_v<T, float> && !depthwise && onednn::conv_backward_filter(x, dy, df, w))
+    if (dy.count() == 0) std::fill(df.data_as<T>(), df.data_as<T>() + df.count(), T(0));
+    // oneDNN splits the sum over the batch across threads, so its filter gradient changes with
+    // the thread count; deterministic mode takes im2col + fixed-tile GEMM instead.
+    else if (std::is_same_v<T, float> && !depthwise && !deterministic() &&
+             onednn::conv_backward_filter(x, dy, df, w))
       return;
     else if (depthwise)
       depthwise_backward_filter<T>(x, dy, df, g);

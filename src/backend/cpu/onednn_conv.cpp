@@ -1,6 +1,7 @@
 #include "onednn_conv.hpp"
 
 #include "cotangent/backend/cpu.hpp"
+#include "cotangent/backend/threads.hpp"
 #include "cpu_backend.hpp"
 
 #include <dnnl.hpp>
@@ -31,9 +32,10 @@ dnnl::stream& stream() {
 }
 
 /// A convolution's geometry: input [n, h, w, c], filter [kh, kw, c, o], the window, the
-/// output's size, and whether Winograd may be used.
+/// output's size, whether Winograd may be used, and the thread count: oneDNN fixes a
+/// primitive's split of the work among threads when it creates it.
 struct Geometry {
-  std::array<std::int64_t, 16> v;
+  std::array<std::int64_t, 17> v;
   bool operator==(const Geometry&) const = default;
 };
 
@@ -48,7 +50,7 @@ struct GeometryHash {
 Geometry geometry_of(const Shape& input, const Shape& filter, const Window2D& w) {
   return {{input[0], input[1], input[2], input[3], filter[0], filter[1], filter[3], w.stride_h,
            w.stride_w, w.dilation_h, w.dilation_w, w.pad_top, w.pad_left, w.out_h, w.out_w,
-           kernel_options().winograd}};
+           kernel_options().winograd, ct::thread_count()}};
 }
 
 /// A filter-sized buffer in the layout a primitive wants, and the reorder that fills it from
@@ -167,7 +169,7 @@ struct Plan {
   bool unsupported = false;
 
   Plan(const Geometry& g) {
-    auto [n, h, w, c, kh, kw, o, sh, sw, dh, dw, pt, pl, oh, ow, winograd] = g.v;
+    auto [n, h, w, c, kh, kw, o, sh, sw, dh, dw, pt, pl, oh, ow, winograd, threads] = g.v;
     src = memory::desc({n, c, h, w}, memory::data_type::f32, Tag::nhwc);
     hwio = memory::desc({o, c, kh, kw}, memory::data_type::f32, Tag::hwio);
     dst = memory::desc({n, o, oh, ow}, memory::data_type::f32, Tag::nhwc);
