@@ -10,6 +10,7 @@
 
 namespace ct {
 
+/// What check_gradients runs with: its central-difference step, gradcheck's tolerances, a seed.
 struct GradientCheckOptions {
   double eps = 1e-6;
   double atol = 1e-5;
@@ -17,6 +18,7 @@ struct GradientCheckOptions {
   std::uint64_t seed = 7;  // of the random cotangent that projects a non-scalar result
 };
 
+/// check_gradients' verdict: `ok` (also its bool value), the largest error, the first mismatch.
 struct GradientCheck {
   bool ok = true;
   double max_error = 0;  // largest |automatic - numeric| seen

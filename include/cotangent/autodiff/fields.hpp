@@ -28,6 +28,7 @@
 
 namespace ct {
 
+/// is_tensor<X>::value: whether X is a Tensor of some scalar type.
 template <class T>
 struct is_tensor : std::false_type {};
 template <Scalar T>

@@ -177,6 +177,7 @@ auto value_with_gradient_at(F&& f, const Xs&... xs) {
   }
 }
 
+/// value_with_gradient_at with the arguments first: auto [loss, g] = value_with_gradient(x, f).
 template <class X, class F>
 auto value_with_gradient(const X& x, F&& f) {
   return value_with_gradient_at(std::forward<F>(f), x);
@@ -226,6 +227,7 @@ auto value_with_pullback(const X& x, F&& f) {
   return std::pair{detail::unlift_value(y), std::move(pullback)};
 }
 
+/// The pullback of f at x alone, without the value (see value_with_pullback).
 template <class X, class F>
 auto pullback(const X& x, F&& f) {
   return value_with_pullback(x, std::forward<F>(f)).second;

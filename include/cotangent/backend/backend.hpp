@@ -14,16 +14,19 @@
 
 namespace ct {
 
+/// The unary elementwise primitives, one per CT_UNARY row of elementwise.def: negate, exp, ...
 enum class UnaryOp : std::uint8_t {
 #define CT_UNARY(name, ...) name,
 #include "cotangent/backend/elementwise.def"
 #undef CT_UNARY
 };
+/// The binary elementwise primitives, one per CT_BINARY row of elementwise.def: add, pow, ...
 enum class BinaryOp : std::uint8_t {
 #define CT_BINARY(name, ...) name,
 #include "cotangent/backend/elementwise.def"
 #undef CT_BINARY
 };
+/// The comparisons and logical ops (Tensor<bool> results), one per CT_COMPARE row: equal, ...
 enum class CompareOp : std::uint8_t {
 #define CT_COMPARE(name, ...) name,
 #include "cotangent/backend/elementwise.def"
@@ -61,10 +64,14 @@ std::string_view op_name(Op op);
 /// Whether a backend may leave the op to Backend's default (composed from required primitives).
 bool op_is_fused(Op op);
 
+/// The reductions a backend implements over chosen axes (Backend::reduce).
 enum class ReduceOp : std::uint8_t { sum, product, max, min, any, all, argmax, argmin };
+/// How pad fills the border: a constant, a mirror without the edge, or the edge repeated.
 enum class PadMode : std::uint8_t { constant, reflect, edge };
+/// Which 2-D pooling a window computes: max_pool2d or avg_pool2d.
 enum class PoolKind : std::uint8_t { max, average };
 
+/// The row of the Op table of an elementwise or reduction op: op_of(UnaryOp::exp) is unary_exp.
 constexpr Op op_of(UnaryOp op) { return Op(int(Op::unary_negate) + int(op)); }
 constexpr Op op_of(BinaryOp op) { return Op(int(Op::binary_add) + int(op)); }
 constexpr Op op_of(CompareOp op) { return Op(int(Op::compare_equal) + int(op)); }
@@ -211,6 +218,7 @@ Backend& backend_for(Device device, Op op, DType dtype);
 Backend& fallback_for(Device device, Op op);
 /// How many times each op fell back to the CPU since the start (or the last reset).
 std::vector<std::pair<Op, std::int64_t>> fallback_counts();
+/// Sets every fallback count back to zero: fallback_counts() then counts from here.
 void reset_fallback_counts();
 
 }  // namespace ct

@@ -12,6 +12,7 @@ struct KernelOptions {
   /// (1e-6 against 8e-7 relative, forward and both gradients). false: direct convolution only.
   bool winograd = true;
 };
+/// The process's KernelOptions, to change in place: cpu::kernel_options().winograd = false.
 KernelOptions& kernel_options();
 
 }  // namespace ct::cpu

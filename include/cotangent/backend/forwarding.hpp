@@ -6,6 +6,7 @@
 
 namespace ct {
 
+/// A backend for `device` that runs each op on `inner`'s kernels, moving operands in and out.
 class ForwardingBackend : public Backend {
  public:
   /// With `forward_fused` false the fused entry points use Backend's defaults instead of the

@@ -57,7 +57,9 @@ struct Metrics {
   std::vector<std::pair<Op, std::int64_t>> fallbacks;
   std::vector<CompileRecord> compiles;
 };
+/// A copy of the lazy device's counters so far: lazy::metrics().compiles.size().
 Metrics metrics();
+/// Sets the counters back to zero and forgets compiles and sites (fallbacks are counted on).
 void reset_metrics();
 /// Every counter, one per line, with each compile's site and reason.
 std::string metrics_report();

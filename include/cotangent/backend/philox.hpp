@@ -14,6 +14,7 @@ struct Philox {
   std::uint64_t counter = 0;
 };
 
+/// What a random draw samples: uniform in [0, 1) or standard normal (Box-Muller).
 enum class Distribution : std::uint8_t { uniform, normal };
 
 namespace philox {
@@ -53,6 +54,7 @@ inline std::uint64_t counters_for(Distribution distribution, std::uint64_t n, bo
 
 /// Uniform in [0, 1): 24 random bits for float, 53 for double.
 inline float uniform_float(std::uint32_t word) { return float(word >> 8) * 0x1.0p-24f; }
+/// Uniform in [0, 1) for double, from the top 53 bits of two words.
 inline double uniform_double(std::uint32_t hi, std::uint32_t lo) {
   return double(((std::uint64_t(hi) << 32) | lo) >> 11) * 0x1.0p-53;
 }

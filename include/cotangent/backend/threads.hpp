@@ -19,6 +19,7 @@ void set_thread_count(int n);
 /// between 1 and 3 threads). It costs speed: bench/deterministic.sh measures it.
 /// Process-wide; off by default.
 void set_deterministic(bool on);
+/// Whether deterministic mode is on.
 bool deterministic();
 
 /// OpenMP's idle threads spin before they sleep, 300,000 times by libgomp's default: beside

@@ -6,8 +6,11 @@
 
 namespace ct {
 
+/// Where tensors live and ops run: Device::cpu(), Device::cuda(1), Device::default_lazy().
 struct Device {
+  /// The memory and kernels a device has: the CPU's, a CUDA GPU's, or the test-only reference's.
   enum class Kind : unsigned char { cpu, cuda, reference };
+  /// Whether ops run when called (eager) or are traced and compiled to run at barriers (lazy).
   enum class Mode : unsigned char { eager, lazy };
   Kind kind = Kind::cpu;
   int ordinal = 0;

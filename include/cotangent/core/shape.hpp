@@ -12,6 +12,7 @@
 
 namespace ct {
 
+/// A tensor's dimensions, outermost first: Shape{2, 3} is 2 rows of 3; at most kMaxRank of them.
 class Shape {
  public:
   static constexpr int kMaxRank = 8;

@@ -40,6 +40,7 @@ struct MemoryStats {
   std::int64_t live_bytes = 0;
   std::int64_t peak_bytes = 0;
 };
+/// The live and peak tensor bytes of `device` now: memory_stats(Device::cuda()).peak_bytes.
 MemoryStats memory_stats(Device device = Device::cpu());
 /// Starts a new peak measurement from the current live bytes of `device`.
 void reset_peak_memory(Device device = Device::cpu());

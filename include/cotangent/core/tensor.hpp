@@ -44,9 +44,11 @@ class AnyTensor {
 template <class U, class T>
 concept DifferentScalar = Scalar<U> && !std::same_as<U, T>;
 
+/// A tensor of scalar type T (S4TF's Tensor<Scalar>): Tensor<float> x({1, 2, 3, 4}, {2, 2}).
 template <Scalar T>
 class Tensor : public AnyTensor {
  public:
+  /// The scalar type: typename X::Scalar names T in generic code.
   using Scalar = T;
 
   /// An undefined tensor (no storage); every op on it throws. Layers use it for absent

@@ -144,6 +144,7 @@ class Epochs {
   std::int64_t first_, count_;
 };
 
+/// Options of the built-in datasets: where files come from, the shuffle seed, sample limits.
 struct DatasetOptions : FetchOptions {
   std::uint64_t seed = 0;            // of the shuffling
   std::int64_t training_limit = -1;  // keep only the first N training samples (-1: all)
@@ -162,6 +163,7 @@ ByteSamples parse_cifar10(const std::vector<std::uint8_t>& bytes, const std::str
 
 /// The remote files of MNIST and Fashion-MNIST (mirrors, sizes and checksums).
 std::vector<RemoteFile> mnist_files();
+/// The remote files of Fashion-MNIST, in the same form.
 std::vector<RemoteFile> fashion_mnist_files();
 
 }  // namespace ct::data

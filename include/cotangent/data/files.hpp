@@ -35,6 +35,7 @@ struct RemoteFile {
 /// Where datasets are cached: $XDG_CACHE_HOME/cotangent/datasets (or ~/.cache/…).
 std::filesystem::path cache_directory();
 
+/// Where fetch may look for a dataset's files and how it downloads them.
 struct FetchOptions {
   std::filesystem::path directory;  // checked first when set (else $COTANGENT_DATA, if set)
   bool download = true;             // allow the network

@@ -44,6 +44,7 @@ class Transformed : public Samples {
   Shape shape_;
 };
 
+/// `source` with `transforms` applied, shared as Dataset and split take it (a Transformed).
 inline std::shared_ptr<const Samples> transformed(std::shared_ptr<const Samples> source,
                                                   std::vector<Transform> transforms) {
   return std::make_shared<const Transformed>(std::move(source), std::move(transforms));

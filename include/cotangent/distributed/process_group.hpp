@@ -15,6 +15,7 @@
 
 namespace ct::distributed {
 
+/// This process's place in a group of `size` ranks, and where and how long they meet.
 struct GroupOptions {
   int rank = 0;
   int size = 1;
@@ -32,8 +33,10 @@ struct GroupOptions {
 /// Malformed values are a ValueError naming the variable.
 GroupOptions options_from_environment();
 
+/// How allreduce combines the ranks' values: their sum or their mean.
 enum class Reduction { sum, average };
 
+/// The ranks training together and their collectives: group.allreduce(x, Reduction::average).
 class ProcessGroup {
  public:
   /// Meets the other ranks (rank 0 serves the rendezvous at master_address:master_port) and

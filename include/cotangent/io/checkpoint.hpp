@@ -20,12 +20,14 @@ struct TrainingState {
   std::map<std::string, std::string> extra;  // anything else (running metrics, …)
 };
 
+/// How load_checkpoint matches the file's tensors to the model's.
 struct LoadOptions {
   /// Load the tensors whose names match and leave the rest untouched (fine-tuning); otherwise
   /// every name, shape and dtype must match exactly.
   bool partial = false;
 };
 
+/// The library and version save_checkpoint records in a checkpoint's "library" metadata.
 inline constexpr const char* kLibraryVersion = "cotangent 0.2.0";
 
 namespace detail {
@@ -77,6 +79,7 @@ std::vector<NamedTensor> named_tensors(const Model& model, const Optimizer* opti
   return out;
 }
 
+/// The number of steps an optimizer has taken (saved as the checkpoint's "optimizer_step").
 template <class Optimizer>
 std::int64_t optimizer_step(const Optimizer& o) {
   return o.moments.step;

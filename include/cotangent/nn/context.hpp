@@ -4,8 +4,10 @@
 
 namespace ct {
 
+/// Whether layers train (Dropout drops, BatchNorm uses batch statistics) or infer.
 enum class LearningPhase { inference, training };
 
+/// Per-thread state layers read: the learning phase and the random generator (Context::local()).
 struct Context {
   LearningPhase learning_phase = LearningPhase::inference;
   /// Randomness of layers such as Dropout; reseed for reproducible training.

@@ -182,6 +182,7 @@ struct DepthwiseConv2D {
   }
 };
 
+/// Max pooling over NHWC windows, 2×2 with stride 2 unless set: MaxPool2D<float>{{3, 3}, {2, 2}}.
 template <FloatingPoint T>
 struct MaxPool2D {
   std::array<std::int64_t, 2> pool_size{2, 2}, strides{2, 2};
@@ -192,6 +193,7 @@ struct MaxPool2D {
   }
 };
 
+/// Average pooling over NHWC windows, 2×2 with stride 2 unless set (see MaxPool2D).
 template <FloatingPoint T>
 struct AvgPool2D {
   std::array<std::int64_t, 2> pool_size{2, 2}, strides{2, 2};
@@ -222,6 +224,7 @@ struct GlobalMaxPool2D {
   }
 };
 
+/// Collapses all dimensions after the first, [N, H, W, C] -> [N, H*W*C]: before a Dense layer.
 template <FloatingPoint T>
 struct Flatten {
   CT_FIELDS()
@@ -236,20 +239,33 @@ struct Reshape {
   Tensor<T> operator()(const Tensor<T>& x) const { return reshape(x, shape); }
 };
 
+namespace detail {
+/// A dropout-like layer's probability, checked: in [0, 1).
+inline double drop_probability(const char* layer, double p) {
+  CT_CHECK_AS(ValueError, p >= 0 && p < 1, "{}: probability {} is not in [0, 1)", layer, p);
+  return p;
+}
+/// Whether a layer with noise applies it now: only in the training phase, with some noise.
+inline bool noisy(double amount) {
+  return Context::local().learning_phase == LearningPhase::training && amount != 0;
+}
+/// 1 where a uniform draw of the context's generator is at least p, else 0: the units kept.
+template <FloatingPoint T>
+Tensor<T> kept_units(const Tensor<T>& x, double p) {
+  return cast<T>(random_uniform<T>(x.shape(), 0, 1, Context::local().random, x.device()) >= T(p));
+}
+}  // namespace detail
+
 /// Zeroes each element with the given probability while training, scaling the rest up.
 template <FloatingPoint T>
 struct Dropout {
   double probability = 0.5;
   CT_FIELDS()
-  explicit Dropout(double probability = 0.5) : probability(probability) {
-    CT_CHECK_AS(ValueError, probability >= 0 && probability < 1,
-                "Dropout: probability {} is not in [0, 1)", probability);
-  }
+  explicit Dropout(double probability = 0.5)
+      : probability(detail::drop_probability("Dropout", probability)) {}
   Tensor<T> operator()(const Tensor<T>& x) const {
-    if (Context::local().learning_phase != LearningPhase::training || probability == 0) return x;
-    auto keep = cast<T>(random_uniform<T>(x.shape(), 0, 1, Context::local().random, x.device()) >=
-                        T(probability));
-    return x * keep * T(1 / (1 - probability));
+    if (!detail::noisy(probability)) return x;
+    return x * detail::kept_units(x, probability) * T(1 / (1 - probability));
   }
 };
 

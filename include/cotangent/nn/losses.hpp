@@ -4,6 +4,7 @@
 
 namespace ct {
 
+/// How a loss reduces its per-sample (or per-element) losses: mean (the default), sum or none.
 enum class Reduction { mean, sum, none };
 
 namespace detail {
@@ -78,12 +79,14 @@ Tensor<T> sigmoid_cross_entropy(const Tensor<T>& logits, const Tensor<T>& labels
   return detail::reduce_loss(losses, reduction);
 }
 
+/// (predicted - expected)², elementwise then reduced; the shapes must be equal.
 template <FloatingPoint T>
 Tensor<T> mean_squared_error(const Tensor<T>& predicted, const Tensor<T>& expected,
                              Reduction reduction = Reduction::mean) {
   detail::same_shape("mean_squared_error", predicted, expected);
   return detail::reduce_loss(square(predicted - expected), reduction);
 }
+/// |predicted - expected|, elementwise then reduced; the shapes must be equal.
 template <FloatingPoint T>
 Tensor<T> mean_absolute_error(const Tensor<T>& predicted, const Tensor<T>& expected,
                               Reduction reduction = Reduction::mean) {
@@ -107,6 +110,7 @@ Tensor<T> hinge_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
   detail::same_shape("hinge_loss", predicted, expected);
   return detail::reduce_loss(relu(T(1) - expected * predicted), reduction);
 }
+/// hinge_loss squared: max(0, 1 - expected·predicted)², targets in {-1, 1}.
 template <FloatingPoint T>
 Tensor<T> squared_hinge_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
                              Reduction reduction = Reduction::mean) {
@@ -130,12 +134,14 @@ Tensor<T> log_cosh_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
   auto e = predicted - expected;
   return detail::reduce_loss(e + softplus(e * T(-2)) - T(0.69314718055994530942), reduction);
 }
+/// predicted - expected·log(predicted), for predicted rates above zero.
 template <FloatingPoint T>
 Tensor<T> poisson_loss(const Tensor<T>& predicted, const Tensor<T>& expected,
                        Reduction reduction = Reduction::mean) {
   detail::same_shape("poisson_loss", predicted, expected);
   return detail::reduce_loss(predicted - expected * log(predicted), reduction);
 }
+/// expected·log(expected / predicted): how far the distribution `predicted` is from `expected`.
 template <FloatingPoint T>
 Tensor<T> kullback_leibler_divergence(const Tensor<T>& predicted, const Tensor<T>& expected,
                                       Reduction reduction = Reduction::mean) {

@@ -15,6 +15,7 @@ namespace ct {
 /// seed gives the same values on every device.
 class Generator {
  public:
+  /// The seed and the next free counter: all a generator is, so equal states draw equal values.
   struct State {
     std::uint64_t seed = 0, counter = 0;
     friend bool operator==(const State&, const State&) = default;
@@ -52,23 +53,28 @@ class Generator {
 /// The generator used when none is passed (one per thread; reseed it for reproducible runs).
 Generator& default_generator();
 
+/// A tensor of `shape` with every element `value`: filled<float>({2, 3}, 0.5f).
 template <Scalar T>
 Tensor<T> filled(const Shape& shape, std::type_identity_t<T> value, Device device = Device::cpu()) {
   return detail::wrap<T>(
       backend_for(device, Op::fill, dtype_of<T>).fill(shape, dtype_of<T>, double(value)));
 }
+/// A tensor of zeros: zeros<float>({64, 10}), or on a device, zeros<float>({3}, Device::cuda()).
 template <Scalar T>
 Tensor<T> zeros(const Shape& shape, Device device = Device::cpu()) {
   return filled<T>(shape, T(0), device);
 }
+/// A tensor of ones: ones<float>({3, 3}).
 template <Scalar T>
 Tensor<T> ones(const Shape& shape, Device device = Device::cpu()) {
   return filled<T>(shape, T(1), device);
 }
+/// Zeros of x's shape on x's device.
 template <Scalar T>
 Tensor<T> zeros_like(const Tensor<T>& x) {
   return zeros<T>(x.shape(), x.device());
 }
+/// Ones of x's shape on x's device.
 template <Scalar T>
 Tensor<T> ones_like(const Tensor<T>& x) {
   return ones<T>(x.shape(), x.device());
@@ -127,12 +133,14 @@ Tensor<T> draw(Distribution distribution, const Shape& shape, Generator& gen, De
 }
 }  // namespace detail
 
+/// Uniform values in [low, high) drawn from `gen`: random_uniform<float>({3, 3}, -1, 1).
 template <FloatingPoint T>
 Tensor<T> random_uniform(const Shape& shape, T low = 0, T high = 1,
                          Generator& gen = default_generator(), Device device = Device::cpu()) {
   auto u = detail::draw<T>(Distribution::uniform, shape, gen, device);
   return low == T(0) && high == T(1) ? u : u * (high - low) + low;
 }
+/// Normal values of the given mean and standard deviation, drawn from `gen`.
 template <FloatingPoint T>
 Tensor<T> random_normal(const Shape& shape, T mean = 0, T stddev = 1,
                         Generator& gen = default_generator(), Device device = Device::cpu()) {
@@ -167,24 +175,28 @@ inline std::pair<double, double> fans(const Shape& s) {
 inline constexpr double kTruncatedNormalStddev = 0.87962566103423978;
 }  // namespace detail
 
+/// Glorot (Xavier) uniform initialization of a weight: U(±sqrt(6 / (fan_in + fan_out))).
 template <FloatingPoint T>
 Tensor<T> glorot_uniform(const Shape& shape, Generator& gen = default_generator()) {
   auto [in, out] = detail::fans(shape);
   T limit = T(std::sqrt(6.0 / (in + out)));
   return random_uniform<T>(shape, -limit, limit, gen);
 }
+/// Glorot normal initialization: truncated normal of variance 2 / (fan_in + fan_out).
 template <FloatingPoint T>
 Tensor<T> glorot_normal(const Shape& shape, Generator& gen = default_generator()) {
   auto [in, out] = detail::fans(shape);
   return truncated_normal<T>(shape, 0,
                              T(std::sqrt(2.0 / (in + out)) / detail::kTruncatedNormalStddev), gen);
 }
+/// He (Kaiming) uniform initialization, for ReLU layers: U(±sqrt(6 / fan_in)).
 template <FloatingPoint T>
 Tensor<T> he_uniform(const Shape& shape, Generator& gen = default_generator()) {
   auto [in, out] = detail::fans(shape);
   T limit = T(std::sqrt(6.0 / in));
   return random_uniform<T>(shape, -limit, limit, gen);
 }
+/// He normal initialization: truncated normal of variance 2 / fan_in.
 template <FloatingPoint T>
 Tensor<T> he_normal(const Shape& shape, Generator& gen = default_generator()) {
   auto [in, out] = detail::fans(shape);

@@ -139,10 +139,12 @@ CT_OPERATOR(||, logical_or)
 template <Scalar T>
 Tensor<bool> operator==(const Tensor<T>&, const Tensor<T>&) = delete;
 
+/// -x: negate(x).
 template <Numeric T>
 Tensor<T> operator-(const Tensor<T>& x) {
   return negate(x);
 }
+/// !mask: logical_not(mask).
 inline Tensor<bool> operator!(const Tensor<bool>& x) { return logical_not(x); }
 
 template <Scalar T>
@@ -239,26 +241,32 @@ template <Numeric T>
 Tensor<T> clipped(const Tensor<T>& x, std::type_identity_t<T> low, std::type_identity_t<T> high) {
   return minimum(maximum(x, low), high);
 }
+/// log(sigmoid(x)), as -softplus(-x) so it is finite for large negative x.
 template <FloatingPoint T>
 Tensor<T> log_sigmoid(const Tensor<T>& x) {
   return -softplus(-x);
 }
+/// x / (|x| + 1).
 template <FloatingPoint T>
 Tensor<T> softsign(const Tensor<T>& x) {
   return x / (abs(x) + T(1));
 }
+/// ReLU capped at 6: min(max(x, 0), 6).
 template <FloatingPoint T>
 Tensor<T> relu6(const Tensor<T>& x) {
   return clipped(x, T(0), T(6));
 }
+/// x for x > 0, alpha·x below (alpha 0.2 by default).
 template <FloatingPoint T>
 Tensor<T> leaky_relu(const Tensor<T>& x, std::type_identity_t<T> alpha = T(0.2)) {
   return maximum(x, x * alpha);
 }
+/// x for x > 0, exp(x) - 1 below.
 template <FloatingPoint T>
 Tensor<T> elu(const Tensor<T>& x) {
   return where(x > T(0), x, expm1(minimum(x, T(0))));
 }
+/// Scaled ELU with the self-normalizing constants: scale·x above 0, scale·alpha·(exp(x) - 1) below.
 template <FloatingPoint T>
 Tensor<T> selu(const Tensor<T>& x) {
   constexpr T alpha = T(1.6732632423543772848170429916717),
@@ -292,18 +300,22 @@ Tensor<T> log1mexp(const Tensor<T>& x) {
   auto far = log1p(-exp(where(near_zero, detail::constant<T>(-kLog2, x), x)));
   return where(near_zero, near, far);
 }
+/// A piecewise-linear sigmoid: relu6(x + 3) / 6.
 template <FloatingPoint T>
 Tensor<T> hard_sigmoid(const Tensor<T>& x) {
   return relu6(x + T(3)) / T(6);
 }
+/// x · hard_sigmoid(x).
 template <FloatingPoint T>
 Tensor<T> hard_swish(const Tensor<T>& x) {
   return x * hard_sigmoid(x);
 }
+/// x · tanh(softplus(x)).
 template <FloatingPoint T>
 Tensor<T> mish(const Tensor<T>& x) {
   return x * tanh(softplus(x));
 }
+/// x itself: the activation that does nothing (a layer's default).
 template <Numeric T>
 Tensor<T> identity(const Tensor<T>& x) {
   return x;

@@ -6,6 +6,7 @@
 
 namespace ct {
 
+/// TensorFlow's window padding: valid (windows within the input) or same (⌈input / stride⌉ out).
 enum class Padding { valid, same };
 
 namespace detail {
@@ -215,10 +216,12 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, std::array<std::int64_t, 2> size,
   return detail::pool2d(PoolKind::average, "avg_pool2d", x, size, strides, padding);
 }
 
+/// log(softmax(x)) along `axis` (the last by default), as x - log_sum_exp(x): stable for any x.
 template <FloatingPoint T>
 Tensor<T> log_softmax(const Tensor<T>& x, int axis = -1) {
   return x - log_sum_exp(x, {normalize_axis(axis, x.rank(), "log_softmax")}, true);
 }
+/// exp(x) normalized to sum to 1 along `axis` (the last by default): softmax(logits).
 template <FloatingPoint T>
 Tensor<T> softmax(const Tensor<T>& x, int axis = -1) {
   return exp(log_softmax(x, axis));

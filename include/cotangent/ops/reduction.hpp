@@ -83,6 +83,7 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   return reshape(s, shape);
 }
 
+/// Mean over `axes` (all when empty): mean(x, {1, 2}) of NHWC images is [N, C].
 template <FloatingPoint T>
 Tensor<T> mean(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
   axes = detail::reduction_axes(std::move(axes), x.rank(), "mean");
@@ -163,10 +164,12 @@ Tensor<T> extremum(ReduceOp op, const char* name, const Tensor<T>& x, std::vecto
 }
 }  // namespace detail
 
+/// Largest element over `axes` (all when empty); ties share the gradient equally.
 template <Numeric T>
 Tensor<T> max(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
   return detail::extremum(ReduceOp::max, "max", x, std::move(axes), keep_dims);
 }
+/// Smallest element over `axes` (all when empty); ties share the gradient equally.
 template <Numeric T>
 Tensor<T> min(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dims = false) {
   return detail::extremum(ReduceOp::min, "min", x, std::move(axes), keep_dims);
@@ -179,6 +182,7 @@ Tensor<std::int64_t> argmax(const Tensor<T>& x, int axis = -1, bool keep_dims = 
   CT_CHECK(x.shape(axes[0]) > 0, "argmax: axis {} of {} is empty", axes[0], x.shape());
   return detail::reduce_raw<std::int64_t>(ReduceOp::argmax, x, axes, keep_dims, "argmax");
 }
+/// Index of the smallest element along `axis` (first on ties), as int64.
 template <Numeric T>
 Tensor<std::int64_t> argmin(const Tensor<T>& x, int axis = -1, bool keep_dims = false) {
   std::vector<int> axes{normalize_axis(axis, x.rank(), "argmin")};
@@ -186,10 +190,12 @@ Tensor<std::int64_t> argmin(const Tensor<T>& x, int axis = -1, bool keep_dims = 
   return detail::reduce_raw<std::int64_t>(ReduceOp::argmin, x, axes, keep_dims, "argmin");
 }
 
+/// Whether any element over `axes` (all when empty) is true.
 inline Tensor<bool> any(const Tensor<bool>& x, std::vector<int> axes = {}, bool keep_dims = false) {
   return detail::reduce_raw<bool>(
       ReduceOp::any, x, detail::reduction_axes(std::move(axes), x.rank(), "any"), keep_dims, "any");
 }
+/// Whether every element over `axes` (all when empty) is true.
 inline Tensor<bool> all(const Tensor<bool>& x, std::vector<int> axes = {}, bool keep_dims = false) {
   return detail::reduce_raw<bool>(
       ReduceOp::all, x, detail::reduction_axes(std::move(axes), x.rank(), "all"), keep_dims, "all");
@@ -211,6 +217,7 @@ Tensor<T> cosine_similarity(const Tensor<T>& x, const Tensor<T>& y) {
            y.shape());
   return sum(x * y) / (sqrt(sum(square(x))) * sqrt(sum(square(y))));
 }
+/// 1 - cosine_similarity(x, y): 0 for tensors pointing the same way, 2 for opposite ones.
 template <FloatingPoint T>
 Tensor<T> cosine_distance(const Tensor<T>& x, const Tensor<T>& y) {
   return T(1) - cosine_similarity(x, y);
@@ -222,6 +229,7 @@ Tensor<T> variance(const Tensor<T>& x, std::vector<int> axes = {}, bool keep_dim
   auto centered = x - mean(x, axes, true);
   return mean(centered * centered, axes, keep_dims);
 }
+/// Population standard deviation over `axes` (all when empty): sqrt(variance(x, axes)).
 template <FloatingPoint T>
 Tensor<T> standard_deviation(const Tensor<T>& x, std::vector<int> axes = {},
                              bool keep_dims = false) {

@@ -121,6 +121,7 @@ Tensor<T> transpose(const Tensor<T>& x, const std::vector<int>& permutation) {
     });
   return y;
 }
+/// transpose(x, permutation) under PyTorch's name.
 template <Scalar T>
 Tensor<T> permute(const Tensor<T>& x, const std::vector<int>& permutation) {
   return transpose(x, permutation);
@@ -395,6 +396,7 @@ Tensor<T> pad(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64
                    });
   return y;
 }
+/// pad, with zeros unless a mode or value is given: padded(x, {{0, 0}, {2, 2}, {2, 2}}).
 template <Scalar T>
 Tensor<T> padded(const Tensor<T>& x, std::vector<std::pair<std::int64_t, std::int64_t>> widths,
                  PadMode mode = PadMode::constant, std::type_identity_t<T> value = T(0)) {

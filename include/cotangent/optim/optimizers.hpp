@@ -59,6 +59,7 @@ inline std::span<const ProductTerm> terms_of(const ProductTerms& terms, std::siz
 }
 }  // namespace detail
 
+/// SGD's settings, S4TF's defaults: SGD<Model>(model, {.learning_rate = 0.1, .momentum = 0.9}).
 struct SGDOptions {
   double learning_rate = 0.01;
   double momentum = 0;
@@ -104,6 +105,7 @@ class SGD {
   std::int64_t step() const { return moments.step; }
 };
 
+/// The settings of Adam, AdamW, AMSGrad and RAdam (S4TF's defaults); only AdamW reads weight_decay.
 struct AdamOptions {
   double learning_rate = 1e-3;
   double beta1 = 0.9, beta2 = 0.999;
@@ -178,6 +180,7 @@ class AMSGrad {
   }
 };
 
+/// AdaMax's settings (S4TF's defaults).
 struct AdaMaxOptions {
   double learning_rate = 0.002;
   double beta1 = 0.9, beta2 = 0.999;
@@ -243,6 +246,7 @@ class RAdam {
   }
 };
 
+/// RMSProp's settings (S4TF's defaults).
 struct RMSPropOptions {
   double learning_rate = 1e-3;
   double rho = 0.9;
@@ -250,6 +254,7 @@ struct RMSPropOptions {
   double decay = 0;
 };
 
+/// RMSProp: each step divided by the root of a running mean of squared gradients (S4TF's).
 template <class Model>
 class RMSProp {
  public:
@@ -272,12 +277,14 @@ class RMSProp {
   }
 };
 
+/// AdaGrad's settings (S4TF's defaults); the accumulator starts at initial_accumulator_value.
 struct AdaGradOptions {
   double learning_rate = 1e-3;
   double initial_accumulator_value = 0.1;
   double epsilon = 1e-8;
 };
 
+/// AdaGrad: each step divided by the root of the sum of all squared gradients so far.
 template <class Model>
 class AdaGrad {
  public:
@@ -303,6 +310,7 @@ class AdaGrad {
   }
 };
 
+/// AdaDelta's settings (S4TF's defaults).
 struct AdaDeltaOptions {
   double learning_rate = 1;
   double rho = 0.95;
@@ -310,6 +318,7 @@ struct AdaDeltaOptions {
   double decay = 0;
 };
 
+/// AdaDelta: the gradient scaled by RMS(past steps) / RMS(gradients), both running means.
 template <class Model>
 class AdaDelta {
  public:

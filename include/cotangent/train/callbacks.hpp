@@ -34,8 +34,10 @@ enum class Metric { training_loss, training_accuracy, test_loss, test_accuracy }
 
 /// "test_loss" and the like; a ValueError naming the choices for anything else.
 Metric metric_named(const std::string& name);
+/// The name metric_named takes for `metric`: metric_name(Metric::test_loss) is "test_loss".
 std::string metric_name(Metric metric);
 
+/// What EarlyStopping watches and how long it waits for an improvement.
 struct EarlyStoppingOptions {
   Metric monitor = Metric::test_loss;  // losses are minimised, accuracies maximised
   std::int64_t patience = 3;           // epochs without an improvement before stopping

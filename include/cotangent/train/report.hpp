@@ -12,6 +12,7 @@ class Samples;
 
 namespace ct::train {
 
+/// One epoch's losses, accuracies, time and learning rate: a row of metrics.csv.
 struct EpochMetrics {
   std::int64_t epoch = 0;  // 1-based
   double training_loss = 0, training_accuracy = 0;
@@ -23,6 +24,7 @@ struct EpochMetrics {
 
 /// What an evaluation got wrong: the confusion matrix and the first misclassified images.
 struct EvaluationDetails {
+  /// A misclassified test image: its index, its label and the class predicted.
   struct Mistake {
     std::int64_t index = 0;  // in the test set
     std::int32_t label = 0, predicted = 0;
@@ -86,6 +88,7 @@ void write_reports(const std::filesystem::path& directory, const std::vector<Epo
 /// The metrics of each epoch as one line of exact (hexadecimal) numbers, and back: a checkpoint
 /// carries its run's history this way, so a resumed run reports every epoch.
 std::string encode_history(const std::vector<EpochMetrics>& metrics);
+/// The metrics encode_history wrote; ValueError naming the first malformed row.
 std::vector<EpochMetrics> decode_history(const std::string& text);
 
 }  // namespace ct::train

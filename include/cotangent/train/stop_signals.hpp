@@ -19,6 +19,7 @@
 
 namespace ct::train {
 
+/// Turns the first SIGINT or SIGTERM into a stop request, stop.requested() (see above).
 class StopSignals {
  public:
   /// `on_first(signal)` runs on the signal thread when the first signal arrives (to say that

@@ -75,6 +75,7 @@ struct LoopState {
 /// A callback: any callable taking the event and the loop's state, e.g. a lambda.
 using Callback = std::function<void(Event, LoopState&)>;
 
+/// How fit trains: epochs, logging, checkpoints, stopping, ranks and callbacks.
 struct FitOptions {
   std::int64_t epochs = 12;  // epochs in total, counting those already done
   EpochProgress start;       // to continue a run where a checkpoint left it
