@@ -1,6 +1,7 @@
 // Training on your own data through train::fit: features and labels from two .npy files (saved
-// with numpy.save), or, without files, two interleaved spirals generated here. A held-out tenth
-// is the test set; features are standardised with the training set's mean and deviation.
+// with numpy.save), or, without files, two interleaved spirals generated here. A tenth, drawn
+// at random, is the test set; each feature is standardised with the training set's mean and
+// deviation.
 //   own_data [EPOCHS] [--device cpu|lazy|cuda] [FEATURES.npy LABELS.npy]
 #include <cotangent/cotangent.hpp>
 
@@ -56,12 +57,15 @@ int main(int argc, char** argv) try {
   CT_CHECK_AS(ShapeError, all->sample_shape().rank() == 1,
               "own_data: each sample must be a vector of features, not {}", all->sample_shape());
   std::int64_t width = all->sample_shape()[0];
-  // Standardised with the training set's statistics (the test set must not leak into them).
+  // Each feature standardised with the training set's statistics (the test set must not leak
+  // into them).
   std::vector<std::int64_t> every(std::size_t(training->size()));
   std::iota(every.begin(), every.end(), 0);
-  auto whole = training->batch(every).data;
-  auto mean = whole.mean(), deviation = sqrt(square(whole - mean).mean());
-  auto standardise = data::normalize({mean.scalar()}, {std::max(deviation.scalar(), 1e-6f)});
+  auto whole = training->batch(every).data;  // [samples, features]
+  auto mean = ct::mean(whole, {0}).scalars();
+  auto deviation = sqrt(variance(whole, {0})).scalars();  // host edge: once, before training
+  for (float& d : deviation) d = std::max(d, 1e-6f);      // a constant feature stays as it is
+  auto standardise = data::normalize(mean, deviation);
   data::Dataset dataset(data::transformed(training, {standardise}),
                         data::transformed(test, {standardise}), /*batch_size=*/64, /*seed=*/1);
 

@@ -86,7 +86,7 @@ TEST(UserData, BadTensorSamplesAreRefusedWithTheirIndex) {
       [&] {
         data::TensorSamples(x, Tensor<std::int64_t>({0, std::int64_t(1) << 40}));
       },
-      {"of sample 1", "class index"});
+      {"of sample 1", "past the largest class index"});
   expect_error<DTypeError>(
       [&] {
         data::TensorSamples(x, Tensor<float>({0, 1}));
@@ -250,6 +250,16 @@ TEST(UserData, RandomFlipMirrorsAboutHalfTheSamples) {
   EXPECT_LT(mirrored, 250);
   EXPECT_NE(values_of(*flipped, all, 10), out);  // another pass, other flips
   EXPECT_EQ(values_of(*flipped, all, 9), out);
+  // Two flips in one pipeline draw apart: a quarter of the samples end up mirrored by the
+  // first alone, a quarter by the second alone (not none, as with shared draws).
+  auto twice = data::transformed(source, {data::random_flip(), data::random_flip()});
+  auto out2 = values_of(*twice, all, 9);
+  int mirrored2 = 0;
+  for (std::int64_t i = 0; i < n; ++i)
+    mirrored2 += std::vector<float>(out2.begin() + 6 * i, out2.begin() + 6 * i + 6) ==
+                 std::vector<float>{5, 6, 3, 4, 1, 2};
+  EXPECT_GT(mirrored2, 150);
+  EXPECT_LT(mirrored2, 250);
 }
 
 TEST(UserData, EpochsKeyTransformsByEpochAndShardsSeeTheSameSamples) {
@@ -356,6 +366,19 @@ TEST(UserData, HostileNpyFilesAreRefusedWithTheProblem) {
   refused(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }",
               eight),
           {"implausibly large"});
+  refused(
+      npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1099511627776, 1099511627776), }",
+          {}),
+      {"implausibly large"});
+  refused(npy("{'descr': '<f4' 'fortran_order': False, 'shape': (2,), }", eight), {"',' or '}'"});
+  refused(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2 2), }",
+              std::vector<std::uint8_t>(16, 0)),
+          {"',' or ')'"});
+  refused(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), } x", eight),
+          {"text after the dictionary"});
+  refused(
+      npy("{'descr': '<f99999999999999999999', 'fortran_order': False, 'shape': (2,), }", eight),
+      {"is not supported"});
   refused(npy("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,), }", eight),
           {"True or False"});
   refused(npy("{'descr': '<f4', 'shape': (2,), }", eight), {"lacks one of"});

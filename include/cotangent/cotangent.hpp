@@ -17,6 +17,7 @@
 #include "cotangent/nn/summary.hpp"
 #include "cotangent/io/checkpoint.hpp"
 #include "cotangent/io/npy.hpp"
+#include "cotangent/io/png.hpp"
 #include "cotangent/optim/optimizers.hpp"
 #include "cotangent/train/callbacks.hpp"
 #include "cotangent/train/stop_signals.hpp"

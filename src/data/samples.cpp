@@ -1,13 +1,18 @@
 #include "cotangent/data/samples.hpp"
 
+#include "cotangent/data/transforms.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <numeric>
-#include <random>
 
 namespace ct::data {
+
+namespace {
+constexpr std::uint64_t kSplitStream = 0x5b1d;  // split's draws, apart from the transforms'
+}  // namespace
 
 LabeledBatch Samples::batch(std::span<const std::int64_t> indices, std::uint64_t pass) const {
   std::int64_t n = size();
@@ -99,15 +104,20 @@ TensorSamples::TensorSamples(const AnyTensor& features, const AnyTensor& labels)
   });
   for (std::size_t i = 0; i < features_.size(); ++i)
     CT_CHECK_AS(ValueError, std::isfinite(features_[i]),
-                "TensorSamples: feature {} of sample {} is {}; the data must be finite numbers",
+                "TensorSamples: feature {} of sample {} is {} as float32; the data must be finite "
+                "numbers within float32's range (about ±3.4e38)",
                 std::int64_t(i) % std::max<std::int64_t>(sample_size_, 1),
                 std::int64_t(i) / std::max<std::int64_t>(sample_size_, 1), features_[i]);
   auto check_labels = [&](const auto& values) {
     labels_.resize(values.size());
     for (std::size_t i = 0; i < values.size(); ++i) {
       auto v = values[i];
-      CT_CHECK_AS(ValueError, v >= 0 && std::int64_t(v) <= std::numeric_limits<std::int32_t>::max(),
+      CT_CHECK_AS(ValueError, v >= 0,
                   "TensorSamples: label {} of sample {} is not a class index (0 or more)",
+                  std::int64_t(v), i);
+      CT_CHECK_AS(ValueError, std::int64_t(v) <= std::numeric_limits<std::int32_t>::max(),
+                  "TensorSamples: label {} of sample {} is past the largest class index "
+                  "(2^31 - 1)",
                   std::int64_t(v), i);
       labels_[i] = std::int32_t(v);
     }
@@ -138,7 +148,7 @@ std::int64_t TensorSamples::class_count() const {
 Subset::Subset(std::shared_ptr<const Samples> source, std::int64_t begin, std::int64_t count)
     : source_(std::move(source)) {
   CT_CHECK_AS(ValueError, source_ != nullptr, "Subset: no source samples");
-  CT_CHECK_AS(IndexError, begin >= 0 && count >= 0 && begin + count <= source_->size(),
+  CT_CHECK_AS(IndexError, begin >= 0 && count >= 0 && count <= source_->size() - begin,
               "Subset: samples {} to {} are out of range for {} samples", begin, begin + count - 1,
               source_->size());
   indices_.resize(std::size_t(count));
@@ -177,7 +187,13 @@ std::pair<std::shared_ptr<const Samples>, std::shared_ptr<const Samples>> split(
               fraction, n);
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  if (shuffle_seed) std::shuffle(order.begin(), order.end(), std::mt19937_64(*shuffle_seed));
+  // Fisher-Yates over draws that depend only on the seed (std::shuffle's order differs between
+  // standard libraries): one split for a seed, wherever the program was built.
+  if (shuffle_seed)
+    for (std::int64_t k = n - 1; k > 0; --k) {
+      auto j = std::int64_t(sample_uniform(*shuffle_seed, k, kSplitStream) * double(k + 1));
+      std::swap(order[std::size_t(k)], order[std::size_t(std::min(j, k))]);
+    }
   return {std::make_shared<const Subset>(
               source, std::vector<std::int64_t>(order.begin(), order.begin() + first)),
           std::make_shared<const Subset>(

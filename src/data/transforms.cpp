@@ -29,7 +29,8 @@ void check_image(const Shape& s, const std::string& name) {
 
 /// A draw in [0, n] (inclusive) from sample_uniform.
 std::int64_t draw_offset(const HostBatch& b, std::int64_t i, std::uint64_t stream, std::int64_t n) {
-  auto v = std::int64_t(sample_uniform(b.pass, b.indices[std::size_t(i)], stream) * double(n + 1));
+  auto v = std::int64_t(sample_uniform(b.pass, b.indices[std::size_t(i)], b.stream + stream) *
+                        double(n + 1));
   return std::min(v, n);
 }
 
@@ -109,7 +110,7 @@ Transform random_flip() {
   auto apply = [](HostBatch& b) {
     std::int64_t h = b.sample_shape[0], w = b.sample_shape[1], c = b.sample_shape[2];
     for (std::int64_t i = 0; i < b.size(); ++i) {
-      if (sample_uniform(b.pass, b.indices[std::size_t(i)], 3) >= 0.5) continue;
+      if (sample_uniform(b.pass, b.indices[std::size_t(i)], b.stream + 3) >= 0.5) continue;
       for (std::int64_t y = 0; y < h; ++y) {
         float* row = b.values.data() + (i * h + y) * w * c;
         for (std::int64_t x = 0; x < w / 2; ++x)
@@ -133,7 +134,12 @@ Transformed::Transformed(std::shared_ptr<const Samples> source, std::vector<Tran
 
 void Transformed::read(HostBatch& batch) const {
   source_->read(batch);
-  for (const Transform& t : transforms_) t.apply(batch);
+  std::uint64_t stream = batch.stream;
+  for (std::size_t k = 0; k < transforms_.size(); ++k) {
+    batch.stream = stream + 16 * (k + 1);  // a block of streams per transform
+    transforms_[k].apply(batch);
+  }
+  batch.stream = stream;
 }
 
 }  // namespace ct::data

@@ -1,6 +1,7 @@
 #include "cotangent/io/npy.hpp"
 
 #include <bit>
+#include <charconv>
 #include <cstring>
 #include <numeric>
 
@@ -48,16 +49,25 @@ class HeaderParser {
       } else {
         fail(detail::format("an unknown key '{}'", key));
       }
-      skip_space();
-      if (peek() == ',') ++at_;
+      separator('}');
     }
     ++at_;
+    skip_space();
+    if (at_ != text_.size()) fail("text after the dictionary");
     CT_CHECK_AS(IOError, have_descr && have_order && have_shape,
                 "{}: the header lacks one of 'descr', 'fortran_order' and 'shape'", what_);
     return h;
   }
 
  private:
+  /// After an item: a comma, or the `close` that ends the list (left for the caller).
+  void separator(char close) {
+    skip_space();
+    if (peek() == ',')
+      ++at_;
+    else if (peek() != close)
+      fail(detail::format("',' or '{}' expected", std::string(1, close)));
+  }
   [[noreturn]] void fail(const std::string& problem) {
     throw IOError(detail::format("{}: not a valid .npy header ({} at byte {} of \"{}\")", what_,
                                  problem, at_, std::string(text_.substr(0, 120))));
@@ -105,8 +115,7 @@ class HeaderParser {
       dims.push_back(std::int64_t(d));
       if (dims.size() > std::size_t(Shape::kMaxRank))
         fail(detail::format("more than {} dimensions", Shape::kMaxRank));
-      skip_space();
-      if (peek() == ',') ++at_;
+      separator(')');
     }
     ++at_;
     return dims;
@@ -128,7 +137,10 @@ struct Element {
 Element element_of(const std::string& descr, const std::string& what) {
   CT_CHECK_AS(IOError, descr.size() >= 3, "{}: dtype '{}' is not supported", what, descr);
   char order = descr[0], kind = descr[1];
-  int size = std::atoi(descr.c_str() + 2);
+  int size = 0;
+  auto [end, error] = std::from_chars(descr.data() + 2, descr.data() + descr.size(), size);
+  CT_CHECK_AS(IOError, error == std::errc() && end == descr.data() + descr.size(),
+              "{}: dtype '{}' is not supported", what, descr);
   CT_CHECK_AS(IOError, order == '<' || order == '>' || order == '|' || order == '=',
               "{}: dtype '{}' has an unknown byte order", what, descr);
   auto dtype = [&]() -> std::optional<DType> {
@@ -207,11 +219,17 @@ AnyTensor parse_npy(const std::vector<std::uint8_t>& bytes, const std::string& w
   Header header = HeaderParser(text, what).parse();
   Element e = element_of(header.descr, what);
 
-  std::uint64_t count = 1;
-  for (auto d : header.shape)
-    CT_CHECK_AS(IOError,
-                !__builtin_mul_overflow(count, std::uint64_t(d), &count) && count <= (1ull << 40),
-                "{}: shape {} is implausibly large", what, Shape(header.shape));
+  // Zero dimensions count as one in the bound, so that (0, 2^40, 2^40) is refused too: an
+  // empty array's other dimensions still make its strides.
+  std::uint64_t count = 1, span = 1;
+  for (auto d : header.shape) {
+    CT_CHECK_AS(
+        IOError,
+        !__builtin_mul_overflow(span, std::max<std::uint64_t>(std::uint64_t(d), 1), &span) &&
+            span <= (1ull << 40),
+        "{}: shape {} is implausibly large", what, Shape(header.shape));
+    count *= std::uint64_t(d);  // at most span
+  }
   std::size_t data_start = start + header_size, held = bytes.size() - data_start;
   CT_CHECK_AS(IOError, held == count * e.size,
               "{}: the header promises {} values of {} bytes ({} bytes) but the file holds {}",

@@ -79,7 +79,8 @@ class Tensor : public AnyTensor {
        std::source_location site = std::source_location::current()) const;
 
   /// Index `i` along the first axis, which it removes: x[0] is the first row (S4TF's x[0]);
-  /// negative counts from the end. IndexError out of range. A view; differentiable.
+  /// negative counts from the end. IndexError out of range. Differentiable; a view of a
+  /// contiguous tensor (of a transposed one, a copy).
   Tensor operator[](std::int64_t i) const;
   /// A range along the first axis, kept: x[{1, 3}] is rows 1 and 2 (S4TF's x[1..<3]); see
   /// slice() for more axes. A view; differentiable.

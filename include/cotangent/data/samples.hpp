@@ -29,6 +29,9 @@ struct LabeledBatch {
 struct HostBatch {
   std::span<const std::int64_t> indices;
   std::uint64_t pass = 0;
+  /// Set by Transformed for each transform in turn: random ones draw from their own streams
+  /// above it, so two flips in one pipeline flip independently.
+  std::uint64_t stream = 0;
   Shape sample_shape;
   std::vector<float> values;
   std::vector<std::int32_t> labels;
