@@ -77,6 +77,11 @@ TEST(Conformance, TruncatedNormalInitializersHaveTheIntendedVariance) {
   EXPECT_NEAR(variance_of(g), 2.0 / 800, 0.02 * 2.0 / 800);
   auto h = he_normal<float>({3, 3, 16, 64}, gen);  // fan_in 144
   EXPECT_NEAR(variance_of(h), 2.0 / 144, 0.03 * 2.0 / 144);
+  auto l = lecun_normal<float>({3, 3, 16, 64}, gen);  // variance 1 / fan_in
+  EXPECT_NEAR(variance_of(l), 1.0 / 144, 0.03 * 1.0 / 144);
+  auto u = lecun_uniform<float>({400, 300}, gen);  // U(±sqrt(3 / 400)): variance 1 / 400
+  EXPECT_NEAR(variance_of(u), 1.0 / 400, 0.02 * 1.0 / 400);
+  EXPECT_LE(double(max(abs(u)).scalar()), std::sqrt(3.0 / 400) * (1 + 1e-6));
   // Still truncated at two of the drawn standard deviations.
   double limit = 2 * std::sqrt(2.0 / 800) / 0.87962566103423978;
   EXPECT_LE(double(max(abs(g)).scalar()), limit * (1 + 1e-6));

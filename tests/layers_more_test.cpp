@@ -172,3 +172,20 @@ TEST(NoiseLayers, IdentityInInferenceAndTheRightMomentsInTraining) {
   expect_error<ValueError>([] { AlphaDropout<double>(1.0); }, {"[0, 1)"});
   expect_error<ValueError>([] { GaussianNoise<double>(-1); }, {"not negative"});
 }
+
+TEST(ImageLayers, DepthToSpaceFollowsTensorFlowsOrderAndSpaceToDepthUndoesIt) {
+  // One 1x1 image of 8 channels, block 2: channels (i·2 + j)·2 + c go to pixel (i, j), channel c.
+  Tensor<double> x({0, 1, 2, 3, 4, 5, 6, 7}, {1, 1, 1, 8});
+  auto y = depth_to_space(x, 2);
+  EXPECT_EQ(y.shape(), (Shape{1, 2, 2, 2}));
+  EXPECT_EQ(y.scalars(), (std::vector<double>{0, 1, 2, 3, 4, 5, 6, 7}));
+  auto images = sample({2, 4, 6, 3}, -1, 1);
+  auto packed = space_to_depth(images, 2);
+  EXPECT_EQ(packed.shape(), (Shape{2, 2, 3, 12}));
+  EXPECT_EQ(depth_to_space(packed, 2).scalars(), images.scalars());
+  // Pixel (1, 0) of the first 2x2 block is channel group 2 of packed pixel (0, 0).
+  EXPECT_EQ(packed.at({0, 0, 0, 6}), images.at({0, 1, 0, 0}));
+  expect_gradient([](const Tensor<double>& v) { return space_to_depth(v, 2); }, images);
+  expect_error<ValueError>([&] { depth_to_space(images, 2); }, {"3 channels", "2x2"});
+  expect_error<ValueError>([&] { space_to_depth(images, 4); }, {"4x6 images"});
+}

@@ -223,6 +223,11 @@ const std::vector<OpCase> kOps = {
      },
      0.2,
      2},
+    {"depth_to_space, space_to_depth",
+     {{2, 2, 3, 8}, {2, 4, 6, 2}},
+     [](auto& x, Device) {
+       return depth_to_space(x[0], 2) * 3.0 + depth_to_space(space_to_depth(x[1], 2), 2);
+     }},
     {"RNN<LSTMCell> over a sequence",
      {{2, 3, 2}, {4, 8}, {8}},
      [](auto& x, Device) {

@@ -204,6 +204,21 @@ Tensor<T> he_normal(const Shape& shape, Generator& gen = default_generator()) {
                              gen);
 }
 
+/// LeCun uniform initialization, for SELU networks: U(±sqrt(3 / fan_in)), variance 1 / fan_in.
+template <FloatingPoint T>
+Tensor<T> lecun_uniform(const Shape& shape, Generator& gen = default_generator()) {
+  auto [in, out] = detail::fans(shape);
+  T limit = T(std::sqrt(3.0 / in));
+  return random_uniform<T>(shape, -limit, limit, gen);
+}
+/// LeCun normal initialization: truncated normal of variance 1 / fan_in.
+template <FloatingPoint T>
+Tensor<T> lecun_normal(const Shape& shape, Generator& gen = default_generator()) {
+  auto [in, out] = detail::fans(shape);
+  return truncated_normal<T>(shape, 0, T(std::sqrt(1.0 / in) / detail::kTruncatedNormalStddev),
+                             gen);
+}
+
 // ---- Tensor members that read or make values --------------------------------------------
 
 template <Scalar T>

@@ -252,6 +252,32 @@ Tensor<T> Tensor<T>::operator[](const Range& range) const {
   return slice(*this, {range});
 }
 
+/// Moves blocks of channels into space: [N, H, W, C] -> [N, H·b, W·b, C / b²] (TensorFlow's
+/// depth_to_space, DCR order: channel (i·b + j)·C/b² + c lands at row offset i, column offset j).
+/// The sub-pixel up-sampling of super-resolution networks.
+template <Scalar T>
+Tensor<T> depth_to_space(const Tensor<T>& x, std::int64_t block) {
+  CT_CHECK(x.rank() == 4, "depth_to_space: the input must be NHWC, not {}", x.shape());
+  CT_CHECK_AS(ValueError, block >= 1 && x.shape(3) % (block * block) == 0,
+              "depth_to_space: {} channels do not split into blocks of {}x{}", x.shape(3), block,
+              block);
+  std::int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), c = x.shape(3) / (block * block);
+  auto blocks = transpose(reshape(x, {n, h, w, block, block, c}), {0, 1, 3, 2, 4, 5});
+  return reshape(blocks, {n, h * block, w * block, c});
+}
+
+/// The inverse of depth_to_space: [N, H, W, C] -> [N, H / b, W / b, C·b²].
+template <Scalar T>
+Tensor<T> space_to_depth(const Tensor<T>& x, std::int64_t block) {
+  CT_CHECK(x.rank() == 4, "space_to_depth: the input must be NHWC, not {}", x.shape());
+  CT_CHECK_AS(ValueError, block >= 1 && x.shape(1) % block == 0 && x.shape(2) % block == 0,
+              "space_to_depth: {}x{} images do not split into blocks of {}x{}", x.shape(1),
+              x.shape(2), block, block);
+  std::int64_t n = x.shape(0), h = x.shape(1) / block, w = x.shape(2) / block, c = x.shape(3);
+  auto blocks = transpose(reshape(x, {n, h, block, w, block, c}), {0, 1, 3, 2, 4, 5});
+  return reshape(blocks, {n, h, w, block * block * c});
+}
+
 /// Takes the entries of `indices` along `axis`: gather(table, ids, 0) looks up rows.
 /// The result's shape is x's with `axis` replaced by indices' shape.
 template <Scalar T, Index I>
