@@ -223,6 +223,12 @@ const std::vector<OpCase> kOps = {
      },
      0.2,
      2},
+    {"cumulative_sum, cumulative_product",
+     {{3, 6}},
+     [](auto& x, Device) {
+       return cumulative_sum(x[0], 1) + cumulative_product(x[0], 0, true, true) +
+              cumulative_sum(x[0], -1, false, true);
+     }},
     {"depth_to_space, space_to_depth",
      {{2, 2, 3, 8}, {2, 4, 6, 2}},
      [](auto& x, Device) {

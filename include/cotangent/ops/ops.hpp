@@ -5,4 +5,5 @@
 #include "cotangent/ops/linalg.hpp"
 #include "cotangent/ops/nn.hpp"
 #include "cotangent/ops/reduction.hpp"
+#include "cotangent/ops/scan.hpp"
 #include "cotangent/ops/shape.hpp"
