@@ -223,6 +223,11 @@ const std::vector<OpCase> kOps = {
      },
      0.2,
      2},
+    {"batch_gather",
+     {{2, 4, 3}},
+     [](auto& x, Device d) {
+       return batch_gather(x[0], Tensor<std::int32_t>({3, 0, 0, 1, 2, 3}, {2, 3}, d));
+     }},
     {"cumulative_sum, cumulative_product",
      {{3, 6}},
      [](auto& x, Device) {

@@ -142,3 +142,29 @@ TEST(Shape, Errors) {
   expect_error<IndexError>([&] { (void)transpose(x, {0, 0}); }, {"transpose", "repeats"});
   expect_error<ValueError>([&] { (void)zeros<float>({1 << 30, 1 << 30, 1 << 30}); }, {"overflows"});
 }
+
+TEST(BatchGather, EachRowGathersWithItsOwnIndices) {
+  // params[0] = [[0, 1], [2, 10], [11, 12]], params[1] = [[20, 21], [22, 30], [31, 32]].
+  Tensor<double> params({0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32}, {2, 3, 2});
+  Tensor<std::int64_t> indices({2, 0, 0, 0, 1, 2}, {2, 3});
+  auto y = batch_gather(params, indices);
+  EXPECT_EQ(y.shape(), (Shape{2, 3, 2}));
+  EXPECT_EQ(y.scalars(), (std::vector<double>{11, 12, 0, 1, 0, 1, 20, 21, 22, 30, 31, 32}));
+  // Row 0's index 3 would be row 1's first entry after the offset: refused, not read.
+  expect_error<IndexError>(
+      [&] {
+        batch_gather(params, Tensor<std::int64_t>({3, 0, 0, 0, 0, 0}, {2, 3}));
+      },
+      {"batch_gather", "index 3", "position [0, 0]", "[0, 3)"});
+  expect_error<ShapeError>(
+      [&] {
+        batch_gather(params, Tensor<std::int32_t>({0, 1}, {2}));
+      },
+      {"[B, K]"});
+  auto check = check_gradients(
+      [&](const Tensor<double>& p) {
+        return batch_gather(p, indices) * p[{0, 2}].sum();
+      },
+      sample({2, 3, 2}, -1, 1));
+  EXPECT_TRUE(check.ok) << check.message;
+}

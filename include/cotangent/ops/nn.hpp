@@ -228,9 +228,10 @@ Tensor<T> softmax(const Tensor<T>& x, int axis = -1) {
 }
 
 namespace detail {
-/// Throws IndexError naming the first label outside [0, classes) and where it is.
+/// Throws IndexError naming the first label (or other `noun`) outside [0, classes) and where.
 template <Index I>
-void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op) {
+void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op,
+                  const char* noun = "label") {
   // Reading labels back is free on the CPU; elsewhere it would stall every step (see checks_data).
   if (labels.scalar_count() == 0 || !backend_for(labels.device()).checks_data()) return;
   Tensor<bool> outside = logical_or(less(labels, I(0)), greater_equal(labels, I(classes)));
@@ -244,8 +245,8 @@ void check_labels(const Tensor<I>& labels, std::int64_t classes, const char* op)
     position[axis] = rest % labels.shape(axis);
     rest /= labels.shape(axis);
   }
-  throw IndexError(format("{}: label {} at position {} is outside [0, {}) ({} of {} labels are)",
-                          op, std::int64_t(values[first]), Shape(position), classes,
+  throw IndexError(format("{}: {} {} at position {} is outside [0, {}) ({} of {} are)", op, noun,
+                          std::int64_t(values[first]), Shape(position), classes,
                           std::count(flags.begin(), flags.end(), true), flags.size()));
 }
 
@@ -256,6 +257,24 @@ Tensor<T> one_hot_checked(const Tensor<I>& indices, std::int64_t depth, T on = T
   return where(hot, constant<T>(on, indices), constant<T>(off, indices));
 }
 }  // namespace detail
+
+/// Gathers along axis 1 with each batch row's own indices (S4TF's batchGathering): params
+/// [B, N, ...] and indices [B, K] give [B, K, ...], row b taking params[b, indices[b, k]]. An
+/// index outside [0, N) is an IndexError where data is checked (see Backend::checks_data).
+template <Scalar T, Index I>
+Tensor<T> batch_gather(const Tensor<T>& params, const Tensor<I>& indices) {
+  CT_CHECK(params.rank() >= 2 && indices.rank() == 2 && indices.shape(0) == params.shape(0),
+           "batch_gather: params must be [B, N, ...] and indices [B, K], not {} and {}",
+           params.shape(), indices.shape());
+  std::int64_t batch = params.shape(0), n = params.shape(1);
+  detail::check_labels(indices, n, "batch_gather", "index");
+  // Row b's indices offset by b·N pick from the rows of params with its first two axes merged.
+  Shape merged = params.shape();
+  merged.erase(0);
+  merged[0] = batch * n;
+  auto offsets = iota<I>(indices.shape(), 0, indices.device()) * I(n) + indices;
+  return gather(reshape(params, merged), offsets, 0);
+}
 
 /// One-hot rows: one_hot<float>(labels [N], 10) -> [N, 10]. An index outside [0, depth) is an
 /// error (TensorFlow gives it a row of `off`, which hides a wrong label count).
