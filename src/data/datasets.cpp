@@ -16,11 +16,8 @@ class ShuffleGenerator {
  public:
   explicit ShuffleGenerator(std::uint64_t seed) {
     for (auto& s : state_) {
+      s = ct::detail::splitmix64(seed);
       seed += 0x9e3779b97f4a7c15ULL;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      s = z ^ (z >> 31);
     }
   }
   /// Uniform integer in [0, n).

@@ -7,15 +7,10 @@
 namespace ct::data {
 
 double sample_uniform(std::uint64_t pass, std::int64_t index, std::uint64_t stream) {
-  // splitmix64's finaliser over the three keys: cheap, and every bit of each key reaches the
-  // result, so neighbouring samples and passes draw independent-looking values.
-  auto mix = [](std::uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  std::uint64_t z = mix(mix(mix(pass) ^ std::uint64_t(index)) ^ stream);
+  // splitmix64 over the three keys: cheap, and every bit of each key reaches the result, so
+  // neighbouring samples and passes draw independent-looking values.
+  using ct::detail::splitmix64;
+  std::uint64_t z = splitmix64(splitmix64(splitmix64(pass) ^ std::uint64_t(index)) ^ stream);
   return double(z >> 11) * 0x1.0p-53;
 }
 

@@ -15,6 +15,17 @@
 
 #include "cotangent/ops/ops.hpp"
 
+namespace ct::detail {
+/// splitmix64: x plus the golden-ratio increment, finalised so that every bit of x reaches
+/// every bit of the result. Seeds the shuffles and keys the transforms' draws.
+constexpr std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace ct::detail
+
 namespace ct::data {
 
 /// S4TF's LabeledData: a batch of samples [N, ...] and labels [N].
